@@ -1,0 +1,1 @@
+"""The application layer: the jobs users run and the `medgan` CLI."""
