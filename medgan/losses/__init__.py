@@ -1,0 +1,23 @@
+"""Losses, kept apart from the networks: adversarial objectives and masked reconstruction losses."""
+
+from medgan.losses.adversarial import (
+    ADVERSARIAL_LOSSES,
+    AdversarialLoss,
+    HingeAdversarialLoss,
+    LeastSquaresAdversarialLoss,
+    NonSaturatingAdversarialLoss,
+    build_adversarial_loss,
+    discriminator_logits,
+)
+from medgan.losses.reconstruction import masked_l1
+
+__all__ = [
+    "ADVERSARIAL_LOSSES",
+    "AdversarialLoss",
+    "HingeAdversarialLoss",
+    "LeastSquaresAdversarialLoss",
+    "NonSaturatingAdversarialLoss",
+    "build_adversarial_loss",
+    "discriminator_logits",
+    "masked_l1",
+]
