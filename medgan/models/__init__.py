@@ -1,1 +1,27 @@
-"""medgan.models."""
+"""medgan.models: networks (generators, discriminators, classifiers), built by name from config.
+
+Importing this package registers every bundled network, so
+``build_network({"name": "unet3d", ...})`` works after ``import medgan.models``.
+"""
+
+from medgan.models.classifiers import DenseNet3DClassifier
+from medgan.models.discriminators import PatchGAN3DDiscriminator
+from medgan.models.generators import UNet3DGenerator
+from medgan.models.registry import (
+    build_network,
+    get_network_class,
+    known_networks,
+    network_arguments,
+    register_network,
+)
+
+__all__ = [
+    "DenseNet3DClassifier",
+    "PatchGAN3DDiscriminator",
+    "UNet3DGenerator",
+    "build_network",
+    "get_network_class",
+    "known_networks",
+    "network_arguments",
+    "register_network",
+]

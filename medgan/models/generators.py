@@ -1,0 +1,80 @@
+"""3D image-to-image generators.
+
+The generator maps a network-range volume (e.g. MRI in [-1, 1]) to another
+network-range volume (e.g. CT in [-1, 1]). It is MONAI's ``UNet`` with a ``tanh``
+on top so its output always lands in the [-1, 1] range the modality presets
+invert back to physical units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from monai.networks.nets import UNet
+from torch import nn
+
+from medgan.errors import ConfigError
+from medgan.models.registry import register_network
+
+
+@register_network("unet3d")
+class UNet3DGenerator(nn.Module):
+    """3D U-Net generator (MONAI ``UNet``) whose output is squashed into [-1, 1] by ``tanh``.
+
+    Args:
+        in_channels: channels of the source volume (1 for a single MRI contrast).
+        out_channels: channels of the generated volume (1 for CT).
+        channels: feature channels per resolution level, e.g. ``(16, 32, 64, 128)``.
+        strides: downsampling stride between consecutive levels; ``len(channels) - 1`` entries.
+            Input spatial sizes must be multiples of their product.
+        num_res_units: residual units per block (0 = plain conv blocks).
+        norm: normalisation layer name understood by MONAI ("instance", "batch", ...).
+            Instance norm is the default because GAN batches are tiny (often 1).
+        dropout: dropout probability inside the blocks (pix2pix uses dropout as its noise source).
+        act: activation name understood by MONAI.
+        kernel_size: convolution kernel size.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        channels: Sequence[int] = (16, 32, 64, 128),
+        strides: Sequence[int] = (2, 2, 2),
+        num_res_units: int = 2,
+        norm: str = "instance",
+        dropout: float = 0.0,
+        act: str = "PRELU",
+        kernel_size: int = 3,
+    ) -> None:
+        super().__init__()
+        if len(strides) != len(channels) - 1:
+            raise ValueError(f"strides needs len(channels) - 1 = {len(channels) - 1} entries, got {list(strides)}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.size_multiple = math.prod(strides)
+        self.unet = UNet(
+            spatial_dims=3,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            channels=tuple(channels),
+            strides=tuple(strides),
+            kernel_size=kernel_size,
+            num_res_units=num_res_units,
+            act=act,
+            norm=norm,
+            dropout=dropout,
+        )
+
+    def forward(self, source: torch.Tensor) -> torch.Tensor:
+        """Map ``source`` (B, in_channels, D, H, W) to (B, out_channels, D, H, W) in [-1, 1]."""
+        spatial = tuple(source.shape[2:])
+        if any(size % self.size_multiple for size in spatial):
+            raise ConfigError(
+                f"unet3d input of spatial size {spatial} is not a multiple of {self.size_multiple} "
+                "(the product of its strides)",
+                fix=f"use patch / crop sizes that are multiples of {self.size_multiple}, or fewer strides",
+            )
+        return torch.tanh(self.unet(source))
