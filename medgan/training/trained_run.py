@@ -1,0 +1,110 @@
+"""Load a finished (or running) training run for inference: config, method, weights.
+
+The translate job and evaluation only need "give me the generator of this run";
+:func:`load_trained_run` rebuilds the method's networks from the run's saved
+``config.yaml``, loads the newest checkpoint (the EMA weights where the method
+keeps them, unless told otherwise) and records which exact weights and config
+were used (SHA-256), so outputs can name their provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from medgan.config.loader import config_sha256, load_config
+from medgan.config.schema import ExperimentConfig
+from medgan.errors import TrainingError
+from medgan.methods.base import GanMethod, get_method
+from medgan.training.checkpoint import (
+    EMA_FILE,
+    NETWORKS_FILE,
+    files_sha256,
+    latest_checkpoint,
+    load_checkpoint_weights,
+    load_flat_state_dicts,
+)
+
+CONFIG_FILE = "config.yaml"
+CHECKPOINTS_DIR = "checkpoints"
+
+
+@dataclass
+class TrainedRun:
+    """A trained method ready to translate: its config, networks (eval mode) and provenance."""
+
+    config: ExperimentConfig
+    method: GanMethod
+    networks: dict[str, nn.Module]
+    checkpoint_path: Path
+    checkpoint_sha256: str
+    config_sha256: str
+    step: int
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def translate(self, source_net: torch.Tensor) -> torch.Tensor:
+        """Translate a ``(B, 1, D, H, W)`` source batch in [-1, 1] to the target domain, no grad."""
+        with torch.no_grad():
+            return self.method.translate(self.networks, source_net.to(self.device))
+
+
+def load_trained_run(
+    run_dir: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    use_ema: bool = True,
+    checkpoint: str | Path | None = None,
+) -> TrainedRun:
+    """Rebuild the run in ``run_dir`` from its ``config.yaml`` and newest checkpoint.
+
+    ``use_ema`` loads the EMA copy of the networks the method keeps one for (the
+    weights to infer with); the others come from the raw weights. ``checkpoint``
+    picks a step folder (name or path) instead of ``checkpoints/latest``.
+    Networks are in eval mode on ``device``. Raises TrainingError naming the run
+    folder when it has no config or no checkpoint.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise TrainingError(
+            "not a training run folder: config.yaml is missing",
+            path=run_dir,
+            fix="pass the folder that `medgan train` created (it holds config.yaml and checkpoints/)",
+        )
+    config = load_config(config_path, ExperimentConfig)
+    checkpoint_root = run_dir / CHECKPOINTS_DIR
+    if checkpoint is None:
+        step_dir = latest_checkpoint(checkpoint_root)
+    else:
+        step_dir = Path(checkpoint) if Path(checkpoint).is_absolute() else checkpoint_root / checkpoint
+    if step_dir is None or not (step_dir / NETWORKS_FILE).is_file():
+        raise TrainingError(
+            "the run has no checkpoint to load",
+            path=checkpoint_root,
+            fix="train longer (checkpoints are written every train.checkpoint_every steps and at the end)",
+        )
+    method = get_method(config.method)(config)
+    networks = method.build_networks()
+    load_flat_state_dicts(networks, load_checkpoint_weights(step_dir, ema=False), step_dir / NETWORKS_FILE)
+    used_files = [step_dir / NETWORKS_FILE]
+    ema_names = [name for name in method.ema_networks() if name in networks]
+    if use_ema and ema_names:
+        ema_modules = {name: networks[name] for name in ema_names}
+        load_flat_state_dicts(ema_modules, load_checkpoint_weights(step_dir, ema=True), step_dir / EMA_FILE)
+        used_files.append(step_dir / EMA_FILE)
+    torch_device = torch.device(device)
+    for module in networks.values():
+        module.to(torch_device).eval()
+    return TrainedRun(
+        config=config,
+        method=method,
+        networks=networks,
+        checkpoint_path=step_dir,
+        checkpoint_sha256=files_sha256(used_files),
+        config_sha256=config_sha256(config),
+        step=int(step_dir.name.split("_")[-1]),
+        device=torch_device,
+    )
