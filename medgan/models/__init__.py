@@ -4,6 +4,7 @@ Importing this package registers every bundled network, so
 ``build_network({"name": "unet3d", ...})`` works after ``import medgan.models``.
 """
 
+from medgan.models.bulk_density import BulkDensity3D
 from medgan.models.classifiers import DenseNet3DClassifier
 from medgan.models.discriminators import PatchGAN3DDiscriminator
 from medgan.models.generators import UNet3DGenerator
@@ -16,6 +17,7 @@ from medgan.models.registry import (
 )
 
 __all__ = [
+    "BulkDensity3D",
     "DenseNet3DClassifier",
     "PatchGAN3DDiscriminator",
     "UNet3DGenerator",
