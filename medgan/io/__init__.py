@@ -1,6 +1,29 @@
-"""medgan.io: the one place that knows file formats (NIfTI, DICOM) and writes atomically."""
+"""medgan.io: the one place that knows file formats (NIfTI, DICOM) and writes atomically.
+
+Read with :func:`read_volume` (or ``LoadImaged(keys, reader=MedganImageReader())``), check files
+with :func:`validate_volume_file`, write with :func:`write_nifti` / :func:`write_dicom_series`.
+"""
 
 from medgan.io.atomic import atomic_directory, atomic_path, atomic_write_text
+from medgan.io.dicom_write import write_dicom_series
+from medgan.io.geometry import orientation_code
+from medgan.io.inspect import VolumeReport, validate_volume_file
 from medgan.io.nifti import write_nifti
+from medgan.io.options import ReadOptions
+from medgan.io.reader import MedganImageReader, read_many, read_volume, read_warnings_of
 
-__all__ = ["atomic_directory", "atomic_path", "atomic_write_text", "write_nifti"]
+__all__ = [
+    "MedganImageReader",
+    "ReadOptions",
+    "VolumeReport",
+    "atomic_directory",
+    "atomic_path",
+    "atomic_write_text",
+    "orientation_code",
+    "read_many",
+    "read_volume",
+    "read_warnings_of",
+    "validate_volume_file",
+    "write_dicom_series",
+    "write_nifti",
+]
