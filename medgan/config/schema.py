@@ -32,9 +32,10 @@ class DataConfig(StrictModel):
     target_modality: str = Field("ct", description="Intensity preset of the target (medgan.data.presets name).")
     labels_key: str | None = Field(
         "labels",
-        description="Datalist key of a label map whose non-zero voxels mark the body; null to derive the body "
-        "mask from the source intensity only.",
+        description="Datalist key of a label map whose non-zero voxels mark the body for the masked loss; "
+        "null (or entries without it) derives the body mask from the source intensity.",
     )
+    augment: bool = Field(False, description="Random left-right flips of the training patches.")
     train_split: str = Field("training", description="Datalist list used for training.")
     validation_split: str = Field("validation", description="Datalist list used for periodic validation.")
     spacing: tuple[float, float, float] | None = Field(
@@ -47,17 +48,20 @@ class DataConfig(StrictModel):
     body_patch_fraction: float = Field(
         0.9, ge=0.0, le=1.0, description="Fraction of patches centred inside the body (the rest anywhere)."
     )
-    body_threshold: float = Field(
-        -0.9,
+    body_threshold: float | None = Field(
+        None,
         ge=-1.0,
         le=1.0,
-        description="Source intensity (network units, [-1, 1]) above which a voxel counts as body when no "
-        "label map is given.",
+        description="Source intensity (network units, [-1, 1]) above which a voxel counts as body for the "
+        "masked loss when no label map is given; null uses the source preset's threshold.",
     )
     cache: Literal["memory", "disk", "none"] = Field(
         "memory", description="Cache the deterministic preprocessing: in memory, on disk (cache_dir) or not at all."
     )
     cache_dir: Path | None = Field(None, description="Folder for cache: disk; default <run dir>/cache.")
+    divisible_by: int = Field(
+        16, ge=1, description="Pad preprocessed volumes to a multiple of this (the generator's size multiple)."
+    )
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0 loads in the main process).")
     validation_volumes: int = Field(
         2, ge=0, description="How many validation volumes periodic validation uses (0 disables validation)."

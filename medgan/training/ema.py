@@ -1,0 +1,40 @@
+"""Exponential moving averages of network weights (the weights used at inference).
+
+Why: GAN weights oscillate; an EMA of the generator (Karras et al., StyleGAN;
+Yazici et al. 2019) gives smoother, better outputs at no training cost.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+
+def make_ema_copies(networks: Mapping[str, nn.Module], names: tuple[str, ...]) -> dict[str, nn.Module]:
+    """Frozen deep copies (eval mode, no grad) of the named networks."""
+    copies = {}
+    for name in names:
+        ema = copy.deepcopy(networks[name]).eval()
+        ema.requires_grad_(False)
+        copies[name] = ema
+    return copies
+
+
+@torch.no_grad()
+def update_ema(ema_networks: Mapping[str, nn.Module], networks: Mapping[str, nn.Module], decay: float) -> None:
+    """``ema = decay * ema + (1 - decay) * weights`` for floating parameters; buffers are copied.
+
+    ``decay = 0`` makes the EMA equal to the weights (used before ``train.ema_start_step``).
+    """
+    for name, ema in ema_networks.items():
+        source = networks[name]
+        for ema_param, param in zip(ema.parameters(), source.parameters(), strict=True):
+            if decay == 0.0 or not ema_param.is_floating_point():
+                ema_param.copy_(param.detach())
+            else:
+                ema_param.lerp_(param.detach(), 1.0 - decay)
+        for ema_buffer, buffer in zip(ema.buffers(), source.buffers(), strict=True):
+            ema_buffer.copy_(buffer)

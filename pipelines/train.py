@@ -1,0 +1,116 @@
+"""The `medgan train` job: config in, run folder out.
+
+A thin composition: load and validate the experiment config (with ``--set``
+overrides), pick the run folder, join torch.distributed when launched by
+torchrun, save the resolved config, and hand over to the training engine. With
+``dry_run`` it checks the config, the data and the networks (and prints parameter
+counts and the resolved config) without training.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch.distributed as dist
+
+from medgan.config.loader import config_to_yaml, load_config, save_resolved_config
+from medgan.config.schema import ExperimentConfig
+from medgan.errors import TrainingError
+from medgan.methods import get_method
+from medgan.training.checkpoint import latest_checkpoint
+from medgan.training.data import PatchStream, load_validation_volumes
+from medgan.training.distributed import DistributedContext, init_distributed, shutdown_distributed
+from medgan.training.engine import Trainer, count_parameters
+from medgan.training.trained_run import CHECKPOINTS_DIR, CONFIG_FILE
+
+RUNS_ROOT = Path("runs")
+
+
+def _newest_run(config_path: Path) -> Path:
+    candidates = sorted(RUNS_ROOT.glob(f"{config_path.stem}-*"), key=lambda p: p.stat().st_mtime)
+    candidates = [c for c in candidates if (c / CONFIG_FILE).is_file()]
+    if not candidates:
+        raise TrainingError(
+            f"--resume without --run-dir found no run of {config_path.name} under {RUNS_ROOT}/",
+            path=config_path,
+            fix="pass --run-dir RUN_FOLDER to say which run to continue",
+        )
+    return candidates[-1]
+
+
+def default_run_dir(config_path: Path, *, resume: bool) -> Path:
+    """``runs/<config stem>-<timestamp>``; with ``resume`` the newest existing run of this config."""
+    if resume:
+        return _newest_run(config_path)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return RUNS_ROOT / f"{config_path.stem}-{stamp}"
+
+
+def _agree_on_run_dir(run_dir: Path, context: DistributedContext) -> Path:
+    """Every rank uses rank 0's run folder (timestamps may differ between processes)."""
+    if not context.distributed:
+        return run_dir
+    shared = [str(run_dir)]
+    dist.broadcast_object_list(shared, src=0)
+    return Path(shared[0])
+
+
+def dry_run_report(config: ExperimentConfig) -> str:
+    """Validate data and networks without training; return the report text."""
+    method = get_method(config.method)(config)
+    networks = method.build_networks()
+    stream = PatchStream(config, method.pairing, cache_dir=None)
+    draw = stream[0]
+    validation = load_validation_volumes(config)
+    lines = ["resolved config:", config_to_yaml(config).rstrip(), "", f"method: {config.method} ({method.pairing})"]
+    lines += [f"  {name}: {count:,} parameters" for name, count in count_parameters(networks).items()]
+    phases = ", ".join(f"{phase.name} (trains {'+'.join(phase.trains)})" for phase in method.phases())
+    lines.append(f"  phases: {phases}")
+    shapes = ", ".join(f"{key} {tuple(value.shape)}" for key, value in draw.items())
+    lines.append(f"data: one draw gives {shapes}; {len(validation)} validation volume(s) checked")
+    lines.append("dry run: nothing trained")
+    return "\n".join(lines)
+
+
+def run_training(
+    config_path: str | Path,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    overrides: Sequence[str] = (),
+    dry_run: bool = False,
+    quiet: bool = False,
+) -> Path:
+    """Train the experiment in ``config_path``; returns the run folder.
+
+    ``run_dir`` defaults to ``runs/<config stem>-<timestamp>`` (with ``resume``:
+    the newest run of this config). ``resume`` continues from the run's latest
+    checkpoint exactly where it stopped. ``overrides`` are ``section.key=value``
+    strings. ``dry_run`` validates config, data and networks, prints a report and
+    trains nothing. ``quiet`` replaces the progress bar with plain log lines.
+    """
+    config_path = Path(config_path)
+    config = load_config(config_path, ExperimentConfig, overrides)
+    get_method(config.method)  # unknown method -> ConfigError before anything else
+    if dry_run:
+        print(dry_run_report(config), flush=True)
+        return Path(run_dir) if run_dir else default_run_dir(config_path, resume=False)
+    context = init_distributed(config.train.device)
+    try:
+        chosen = Path(run_dir) if run_dir else default_run_dir(config_path, resume=resume)
+        chosen = _agree_on_run_dir(chosen, context)
+        if resume and not (chosen / CONFIG_FILE).is_file():
+            raise TrainingError("--resume given but this is not a run folder", path=chosen, fix="check --run-dir")
+        if not resume and latest_checkpoint(chosen / CHECKPOINTS_DIR) is not None:
+            raise TrainingError(
+                "this run folder already has checkpoints", path=chosen, fix="pass --resume, or choose a new --run-dir"
+            )
+        if context.is_main:
+            chosen.mkdir(parents=True, exist_ok=True)
+            save_resolved_config(config, chosen / CONFIG_FILE)
+        trainer = Trainer(config, chosen, context, resume=resume, quiet=quiet)
+        return trainer.fit()
+    finally:
+        shutdown_distributed(context)
