@@ -1,1 +1,6 @@
-"""medgan.inference."""
+"""medgan.inference: sliding-window translation of whole volumes, back on the input's own grid."""
+
+from medgan.inference.sliding_window import SlidingWindowSettings, Translator, translate_volume
+from medgan.inference.volume import VolumeTranslator
+
+__all__ = ["SlidingWindowSettings", "Translator", "VolumeTranslator", "translate_volume"]
