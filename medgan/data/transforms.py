@@ -47,6 +47,7 @@ from monai.utils import TraceKeys
 from medgan.data.intensity import ScaleToNetworkd
 from medgan.data.presets import ModalityPreset, get_preset
 from medgan.errors import ConfigError, InputError, MedganError
+from medgan.io import MedganImageReader
 
 BODY_MASK_KEY = "body_mask"
 """Key of the binary body mask the training chain adds (patch sampling label; handy for masked losses)."""
@@ -157,12 +158,6 @@ class MedganCompose(Compose):
             raise cause from None
 
 
-def _default_reader() -> ImageReader:
-    from medgan.io import MedganImageReader
-
-    return MedganImageReader()
-
-
 def _resolve_presets(image_modalities: Mapping[str, str]) -> dict[str, ModalityPreset]:
     if not image_modalities:
         raise ConfigError("a transform chain needs at least one image key", fix="e.g. image_modalities={'mri': 'mri'}")
@@ -202,7 +197,7 @@ def build_inference_transforms(
         target_spacing = source.target_spacing
 
     chain: list[MapTransform] = [
-        LoadImaged(all_keys, reader=reader or _default_reader(), image_only=True, ensure_channel_first=True),
+        LoadImaged(all_keys, reader=reader or MedganImageReader(), image_only=True, ensure_channel_first=True),
         EnsureTyped(all_keys, data_type="tensor", dtype=torch.float32, track_meta=True),
         Orientationd(all_keys, axcodes="RAS", labels=_RAS_LABELS),
     ]

@@ -10,15 +10,6 @@ from medgan.data.transforms import build_transforms
 from medgan.errors import ConfigError, InputError
 from medgan.io import write_nifti
 
-try:  # TEMPORARY until the I/O helper lands MedganImageReader; the chains default to it
-    from medgan.io import MedganImageReader
-
-    READER = MedganImageReader()
-except ImportError:
-    from monai.data import NibabelReader
-
-    READER = NibabelReader()
-
 AFFINE = np.diag([-1.5, -1.5, 1.5, 1.0])
 
 
@@ -38,7 +29,7 @@ def entries(tmp_path):
 
 
 def _paired_chain():
-    return build_transforms({"mri": "mri", "ct": "ct"}, train=False, reader=READER)
+    return build_transforms({"mri": "mri", "ct": "ct"}, train=False)
 
 
 def test_cache_policies_pick_the_monai_dataset_and_give_the_same_items(entries, tmp_path):
@@ -85,8 +76,8 @@ def test_unpaired_indices_are_seeded_per_epoch_and_avoid_self_pairs(entries):
 
 
 def test_unpaired_patches_from_two_chains_batch_together(entries):
-    mri_chain = build_transforms({"mri": "mri"}, patch_size=16, samples_per_volume=2, reader=READER)
-    ct_chain = build_transforms({"ct": "ct"}, patch_size=16, samples_per_volume=2, reader=READER)
+    mri_chain = build_transforms({"mri": "mri"}, patch_size=16, samples_per_volume=2)
+    ct_chain = build_transforms({"ct": "ct"}, patch_size=16, samples_per_volume=2)
     mri_chain.set_random_state(0)
     ct_chain.set_random_state(0)
     unpaired = build_unpaired_dataset(entries[:2], entries[1:], mri_chain, ct_chain, seed=1, length=3)
@@ -105,6 +96,6 @@ def test_unpaired_needs_both_sides(entries):
 
 def test_a_bad_volume_surfaces_as_input_error_not_monai_runtime_error(tmp_path):
     empty = write_nifti(np.zeros((8, 8, 8), np.float32), tmp_path / "empty_mri.nii.gz", affine=AFFINE)
-    dataset = build_dataset([{"mri": str(empty)}], build_transforms({"mri": "mri"}, train=False, reader=READER))
+    dataset = build_dataset([{"mri": str(empty)}], build_transforms({"mri": "mri"}, train=False))
     with pytest.raises(InputError, match="empty_mri.nii.gz.*no usable foreground"):
         dataset[0]

@@ -11,15 +11,6 @@ from medgan.data.transforms import BODY_MASK_KEY, build_inference_transforms, bu
 from medgan.errors import ConfigError, InputError
 from medgan.io import write_nifti
 
-try:  # TEMPORARY until the I/O helper lands MedganImageReader; the chains default to it
-    from medgan.io import MedganImageReader
-
-    READER = MedganImageReader()
-except ImportError:
-    from monai.data import NibabelReader
-
-    READER = NibabelReader()
-
 SHAPE = (20, 18, 14)
 AFFINE_LPS = np.array([[-1.5, 0, 0, 20.0], [0, -1.5, 0, 30.0], [0, 0, 2.0, -10.0], [0, 0, 0, 1]])
 
@@ -44,7 +35,7 @@ def subject(tmp_path):
 
 
 def test_inference_chain_gives_ras_1mm_network_range_divisible_volumes(subject):
-    chain = build_inference_transforms({"mri": "mri", "ct": "ct"}, ["labels"], reader=READER)
+    chain = build_inference_transforms({"mri": "mri", "ct": "ct"}, ["labels"])
     out = chain(dict(subject["paths"]))
     for key in ("mri", "ct", "labels"):
         volume = out[key]
@@ -59,13 +50,13 @@ def test_inference_chain_gives_ras_1mm_network_range_divisible_volumes(subject):
 
 
 def test_native_spacing_is_kept_when_target_spacing_is_none(subject):
-    chain = build_inference_transforms({"mri": "mri"}, target_spacing=None, divisible_by=1, reader=READER)
+    chain = build_inference_transforms({"mri": "mri"}, target_spacing=None, divisible_by=1)
     mri_norm = chain({"mri": subject["paths"]["mri"]})["mri"]
     np.testing.assert_allclose(np.abs(np.diag(mri_norm.affine.numpy())[:3]), [1.5, 1.5, 2.0])
 
 
 def test_inverting_network_range_mri_restores_grid_and_values(subject):
-    chain = build_inference_transforms({"mri": "mri"}, reader=READER)
+    chain = build_inference_transforms({"mri": "mri"})
     out = chain({"mri": subject["paths"]["mri"]})
     restored = invert_to_source(out["mri"].detach().clone(), out, chain, "mri")
 
@@ -81,7 +72,7 @@ def test_inverting_network_range_mri_restores_grid_and_values(subject):
 
 
 def test_mri_to_ct_prediction_is_inverted_into_hounsfield_units(subject):
-    chain = build_inference_transforms({"mri": "mri", "ct": "ct"}, reader=READER)
+    chain = build_inference_transforms({"mri": "mri", "ct": "ct"})
     out = chain(dict(subject["paths"]))
     prediction = out["ct"].as_tensor().clone()  # a perfect "network" output in CT network range
     ct_hu = invert_to_source(prediction, out, chain, "mri", target_modality="ct")
@@ -96,7 +87,7 @@ def test_mri_to_ct_prediction_is_inverted_into_hounsfield_units(subject):
 
 
 def test_training_patches_are_centred_in_the_body_and_seedable(subject):
-    chain = build_transforms({"mri": "mri", "ct": "ct"}, ["labels"], patch_size=16, samples_per_volume=5, reader=READER)
+    chain = build_transforms({"mri": "mri", "ct": "ct"}, ["labels"], patch_size=16, samples_per_volume=5)
     chain.set_random_state(7)
     patches = chain(dict(subject["paths"]))
     assert len(patches) == 5
@@ -109,7 +100,7 @@ def test_training_patches_are_centred_in_the_body_and_seedable(subject):
 
     chain.set_random_state(7)
     again = chain(dict(subject["paths"]))
-    other = build_transforms({"mri": "mri", "ct": "ct"}, ["labels"], patch_size=16, samples_per_volume=5, reader=READER)
+    other = build_transforms({"mri": "mri", "ct": "ct"}, ["labels"], patch_size=16, samples_per_volume=5)
     other.set_random_state(8)
     different = other(dict(subject["paths"]))
     assert all(torch.equal(a["ct"], b["ct"]) for a, b in zip(patches, again, strict=True))
@@ -117,8 +108,8 @@ def test_training_patches_are_centred_in_the_body_and_seedable(subject):
 
 
 def test_augmentation_is_off_by_default(subject):
-    plain = build_transforms({"mri": "mri"}, reader=READER)
-    augmented = build_transforms({"mri": "mri"}, patch_size=16, samples_per_volume=2, augment=True, reader=READER)
+    plain = build_transforms({"mri": "mri"})
+    augmented = build_transforms({"mri": "mri"}, patch_size=16, samples_per_volume=2, augment=True)
     assert not any(isinstance(t, RandFlipd) for t in plain.transforms)
     assert any(isinstance(t, RandFlipd) for t in augmented.transforms)
     augmented.set_random_state(0)
@@ -128,10 +119,10 @@ def test_augmentation_is_off_by_default(subject):
 def test_empty_source_and_bad_arguments_raise_medgan_errors(tmp_path):
     empty = write_nifti(np.zeros(SHAPE, np.float32) - 1000.0, tmp_path / "ct.nii.gz", affine=AFFINE_LPS)
     with pytest.raises(InputError, match="ct.nii.gz.*no voxel above the body threshold"):
-        build_inference_transforms({"ct": "ct"}, reader=READER)({"ct": str(empty)})
+        build_inference_transforms({"ct": "ct"})({"ct": str(empty)})
     with pytest.raises(ConfigError, match="unknown modality"):
-        build_transforms({"pet": "pet"}, reader=READER)
+        build_transforms({"pet": "pet"})
     with pytest.raises(ConfigError, match="source_key"):
-        build_transforms({"mri": "mri"}, source_key="ct", reader=READER)
+        build_transforms({"mri": "mri"}, source_key="ct")
     with pytest.raises(ConfigError, match="body_fraction"):
-        build_transforms({"mri": "mri"}, body_fraction=0.0, reader=READER)
+        build_transforms({"mri": "mri"}, body_fraction=0.0)
