@@ -73,7 +73,7 @@ class BulkDensity(GanMethod):
             raise KeyError(f"bulk_density has the single phase G, not {phase_name!r}")
         prediction = networks["G"](batch["source"])
         loss = masked_l1(prediction, batch["target"])
-        logs = {"l1": float(loss.detach())}
+        logs = {"loss": float(loss.detach())}
         logs.update(self.class_values_in_units(networks["G"]))
         return loss, logs
 

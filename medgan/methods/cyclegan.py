@@ -121,6 +121,7 @@ class CycleGAN(GanMethod):
             identity = masked_l1(generator(target), target) + masked_l1(inverse(source), source)
             loss = loss + self.identity_weight * identity
             logs["identity"] = float(identity.detach())
+        logs["loss"] = float(loss.detach())
         batch["fake_target"] = fake_target.detach()
         batch["fake_source"] = fake_source.detach()
         return loss, logs
@@ -136,13 +137,15 @@ class CycleGAN(GanMethod):
         real_source_logits = networks["D_source"](batch["source"])
         loss_target = self.adversarial_loss.discriminator_loss(real_target_logits, networks["D_target"](pooled_target))
         loss_source = self.adversarial_loss.discriminator_loss(real_source_logits, networks["D_source"](pooled_source))
+        loss = loss_target + loss_source
         logs = {
+            "loss": float(loss.detach()),
             "d_target": float(loss_target.detach()),
             "d_source": float(loss_source.detach()),
             "d_target_real": float(real_target_logits.detach().float().mean()),
             "d_source_real": float(real_source_logits.detach().float().mean()),
         }
-        return loss_target + loss_source, logs
+        return loss, logs
 
     def translate(self, networks: Mapping[str, nn.Module], source_net: torch.Tensor) -> torch.Tensor:
         """Source -> target with ``G``; (B, C, D, H, W) in [-1, 1] in and out."""
