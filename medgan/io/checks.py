@@ -28,8 +28,8 @@ def check_memory_budget(shape: tuple[int, ...], path: Path, options: ReadOptions
     needed = int(np.prod(shape, dtype=np.int64)) * 4
     if needed > options.max_bytes:
         raise InputError(
-            f"volume of shape {tuple(shape)} needs {needed / 2**20:.1f} MiB as float32, over the memory "
-            f"budget of {options.max_bytes / 2**20:.1f} MiB",
+            f"volume of shape {tuple(shape)} needs {needed:,} bytes ({needed / 2**20:.1f} MiB) as float32, over "
+            f"the memory budget of {options.max_bytes:,} bytes ({options.max_bytes / 2**20:.1f} MiB)",
             path=path,
             fix="raise ReadOptions(max_bytes=...) if this machine has the memory, or crop/downsample the "
             "volume first",

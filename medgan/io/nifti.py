@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import torch
 from nibabel.filebasedimages import ImageFileError
+from nibabel.openers import ImageOpener
 from nibabel.spatialimages import HeaderDataError
 
 from medgan.errors import InputError
@@ -82,8 +83,11 @@ def _check_scaling(image: nib.Nifti1Image, path: Path, read_warnings: list[str])
     Logged at INFO every time; kept as a read warning when a finite, non-zero scl_inter is
     being ignored (information in the header is discarded, so the user should know).
     """
-    raw_slope = float(image.header["scl_slope"])
-    raw_inter = float(image.header["scl_inter"])
+    # nibabel resets scl_* in image.header after loading (the proxy holds the scaling): reread the raw header.
+    with ImageOpener(str(path)) as handle:
+        raw_header = image.header_class.from_fileobj(handle)
+    raw_slope = float(raw_header["scl_slope"])
+    raw_inter = float(raw_header["scl_inter"])
     if raw_slope != 0 and np.isfinite(raw_slope):
         return
     message = (
