@@ -68,7 +68,8 @@ def check_decoders(headers: list[SliceHeader]) -> None:
                 fix="convert the series to an uncompressed transfer syntax (e.g. gdcmconv --raw, dcmdjpeg)",
             ) from err
         if not decoder.is_available:
-            plugins = ", ".join(_PLUGIN_PACKAGES.get(name, name) for name in decoder._unavailable)
+            unavailable = getattr(decoder, "_unavailable", None) or _PLUGIN_PACKAGES  # private in pydicom 3
+            plugins = ", ".join(_PLUGIN_PACKAGES.get(name, name) for name in unavailable)
             raise InputError(
                 f"pixel data is compressed as {uid.name} and no decoder for it is installed "
                 f"({'; '.join(decoder.missing_dependencies)})",
