@@ -66,7 +66,9 @@ def cli(debug: bool) -> None:
 @click.option("--lesion-fraction", default=0.5, show_default=True, help="Fraction of subjects with a lesion (0..1).")
 @click.option("--seed", default=0, show_default=True, help="Seed; the same seed gives byte-identical files.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def sample_data_command(out_dir: Path, subjects: int, shape: str, lesion_fraction: float, seed: int, quiet: bool) -> None:
+def sample_data_command(
+    out_dir: Path, subjects: int, shape: str, lesion_fraction: float, seed: int, quiet: bool
+) -> None:
     """Write a deterministic digital head phantom dataset to OUT_DIR.
 
     Per subject: a T1-weighted MRI, a CT in Hounsfield units, a tissue label map and,
