@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.data import MetaTensor
-from monai.data.image_reader import ImageReader
+from monai.transforms import Compose, LoadImaged
 
 from medgan.config.schema import ExperimentConfig
 from medgan.data import build_inference_transforms, invert_to_source
+from medgan.errors import MedganError
 from medgan.inference.sliding_window import SlidingWindowSettings, Translator, translate_volume
+from medgan.io import ReadOptions, read_volume
 
 # The inverted grid is computed in float arithmetic; beyond this (mm) it is not the input's grid.
 _AFFINE_TOLERANCE_MM = 1e-3
@@ -31,8 +33,9 @@ class VolumeTranslator:
 
     ``translator`` is any callable ``(B, 1, D, H, W) -> (B, 1, D, H, W)`` in network
     range (e.g. ``TrainedRun.translate``). Preprocessing follows the run's data
-    config: the source key and modality, and ``target_spacing`` (None keeps the
-    native spacing). Windows run on ``sw_device``; volumes stay on ``device``.
+    config exactly as training's validation does: source key and modality,
+    ``target_spacing`` (None keeps the native spacing), padding to ``divisible_by``
+    and to at least one window. Windows run on ``sw_device``; volumes stay on ``device``.
     """
 
     def __init__(
@@ -44,9 +47,10 @@ class VolumeTranslator:
         window: SlidingWindowSettings,
         target_spacing: Sequence[float] | None = None,
         source_key: str = "source",
+        divisible_by: int = 16,
         sw_device: torch.device | str = "cpu",
         device: torch.device | str = "cpu",
-        reader: ImageReader | None = None,
+        read_options: ReadOptions | None = None,
     ) -> None:
         self.translator = translator
         self.source_key = source_key
@@ -54,12 +58,19 @@ class VolumeTranslator:
         self.window = window
         self.sw_device = torch.device(sw_device)
         self.device = torch.device(device)
-        self.preprocess = build_inference_transforms(
+        chain = build_inference_transforms(
             {source_key: source_modality},
             source_key=source_key,
             target_spacing=None if target_spacing is None else tuple(target_spacing),
-            reader=reader,
+            divisible_by=divisible_by,
+            min_size=window.roi_size,
         )
+        # Files are read by medgan.io.read_volume directly: LoadImaged would hide its
+        # InputError behind "cannot find a suitable reader" after trying other readers.
+        if not isinstance(chain.transforms[0], LoadImaged):
+            raise TypeError("expected the inference chain to start with LoadImaged")
+        self.preprocess = Compose(chain.transforms[1:])
+        self.read_options = read_options
 
     @classmethod
     def from_config(
@@ -73,13 +84,22 @@ class VolumeTranslator:
             target_modality=config.data.target_modality,
             target_spacing=config.data.spacing,
             source_key=config.data.source_key,
+            divisible_by=config.data.divisible_by,
             window=window,
             **options,
         )
 
     def __call__(self, input_path: str | Path) -> MetaTensor:
         """The translated volume ``(1, I, J, K)`` in physical units, on ``input_path``'s exact grid."""
-        preprocessed = self.preprocess({self.source_key: str(input_path)})
+        source = read_volume(input_path, options=self.read_options)
+        try:
+            preprocessed = self.preprocess({self.source_key: source})
+        except RuntimeError as exc:  # MONAI wraps errors raised inside a transform
+            medgan_error = _medgan_error_inside(exc)
+            if medgan_error is None:
+                raise
+            raise medgan_error from exc
+        del source
         source = preprocessed[self.source_key]
         prediction = translate_volume(
             source, self.translator, self.window, sw_device=self.sw_device, device=self.device
@@ -93,6 +113,18 @@ class VolumeTranslator:
         del prediction, preprocessed
         gc.collect()
         return _on_input_grid(output)
+
+
+def _medgan_error_inside(exc: BaseException) -> MedganError | None:
+    """The medgan error (a bad input file, named) that a MONAI transform error was caused by, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MedganError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _on_input_grid(output: MetaTensor) -> MetaTensor:

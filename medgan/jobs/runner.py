@@ -61,7 +61,7 @@ class JobSummary:
     n_skipped: int = 0
     n_failed: int = 0
     failures: list[JobFailure] = field(default_factory=list)
-    records: list[ManifestRecord] = field(default_factory=list)
+    records: list[ManifestRecord] = field(default_factory=list, repr=False)
     manifest_path: Path | None = None
     shard: str = "0/1"
 

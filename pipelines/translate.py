@@ -1,0 +1,198 @@
+"""The translate job: MRI (or any source) volumes -> synthetic target volumes with a trained run.
+
+``medgan translate --run RUN_DIR INPUT... --out DIR`` calls :func:`run_translate`.
+Inputs are NIfTI files, DICOM series folders, or datalist JSON files (their
+source-key entries). Each input is preprocessed like training, translated window
+by window, mapped back to the input's exact grid and to physical units (HU), and
+written as NIfTI or as a de-identified DICOM series. The job is resumable and
+shardable (:mod:`medgan.jobs`): see ``OUT/manifest*.jsonl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from medgan.config.schema import ExperimentConfig
+from medgan.data.datalist import SPLITS, load_datalist, read_datalist_json
+from medgan.errors import ConfigError, OutputPathError
+from medgan.inference import SlidingWindowSettings, Translator, VolumeTranslator
+from medgan.io import write_dicom_series, write_nifti
+from medgan.jobs import JobFingerprint, JobItem, JobSummary, parse_shard, run_job, unique_output_names
+from medgan.training import load_trained_run
+
+OUTPUT_FORMATS = ("nifti", "dicom")
+_DICOM_MODALITY = {"ct": "CT", "mri": "MR", "mr": "MR"}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; otherwise the named torch device (ConfigError if unknown)."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"unknown device {device!r}", fix="use auto, cpu, cuda or cuda:N") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for but CUDA is not available", fix="use --device cpu")
+    return resolved
+
+
+def expand_inputs(inputs: Sequence[str | Path], *, source_key: str, split: str | None = None) -> list[Path]:
+    """Image paths to translate: files and folders as given, datalist JSONs expanded to their entries.
+
+    From a datalist the ``source_key`` path of every entry is taken, over all of its
+    splits or only ``split``. Paths are made absolute and de-duplicated; missing
+    ones are kept so the job reports each as a failed item instead of stopping.
+    """
+    paths: list[Path] = []
+    for raw in inputs:
+        path = Path(raw).expanduser()
+        if path.suffix.lower() == ".json" and path.is_file():
+            content = read_datalist_json(path)
+            splits = [split] if split is not None else [name for name in SPLITS if isinstance(content.get(name), list)]
+            for name in splits:
+                entries = load_datalist(path, name, check_files=False)
+                paths.extend(Path(entry[source_key]) for entry in entries if entry.get(source_key) is not None)
+        else:
+            paths.append(path)
+    return sorted({path.absolute() for path in paths})
+
+
+def plan_translate_items(
+    input_paths: Sequence[Path],
+    out_dir: Path,
+    *,
+    output_format: str,
+    target_modality: str,
+    naming_paths: Sequence[Path] = (),
+) -> list[JobItem]:
+    """One job item per input: its key, and an output name derived from the input path only.
+
+    NIfTI outputs are ``OUT/<name>_synth_<target>.nii.gz``, DICOM outputs folders
+    ``OUT/<name>_synth_<target>/``; ``<name>`` is unique over the inputs plus
+    ``naming_paths`` (see :func:`medgan.jobs.unique_output_names`), so every shard
+    plans the same names, and one split of a datalist gets the names the whole
+    datalist would.
+    """
+    input_paths = sorted({Path(path).absolute() for path in input_paths})
+    names = unique_output_names([*input_paths, *naming_paths])
+    suffix = ".nii.gz" if output_format == "nifti" else ""
+    return [
+        JobItem(
+            key=str(path),
+            input_path=path,
+            output_path=out_dir / f"{names[path]}_synth_{target_modality.lower()}{suffix}",
+        )
+        for path in input_paths
+    ]
+
+
+def _check_output_format(output_format: str, target_modality: str) -> str:
+    if output_format not in OUTPUT_FORMATS:
+        raise ConfigError(f"unknown output format {output_format!r}", fix=f"use one of: {', '.join(OUTPUT_FORMATS)}")
+    if output_format == "dicom" and target_modality.lower() not in _DICOM_MODALITY:
+        raise ConfigError(
+            f"no DICOM modality is known for target {target_modality!r}", fix="write --format nifti instead"
+        )
+    return output_format
+
+
+def translate_inputs(
+    translator: Translator,
+    config: ExperimentConfig,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    fingerprint: JobFingerprint,
+    output_format: str = "nifti",
+    shard: str | tuple[int, int] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    split: str | None = None,
+    sw_device: str | torch.device = "cpu",
+    window: SlidingWindowSettings | None = None,
+) -> JobSummary:
+    """Run the translate job with any ``translator`` callable (what :func:`run_translate` does with a run).
+
+    ``config`` supplies the preprocessing (``data``) and windowing (``inference``);
+    ``fingerprint`` says which weights and config made the outputs, so re-runs can
+    skip finished items. Returns the job summary; ``summary.exit_code`` is 1 when
+    any item failed.
+    """
+    target_modality = config.data.target_modality
+    _check_output_format(output_format, target_modality)
+    shard_spec = parse_shard(shard)
+    out_dir = Path(out_dir).absolute()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputPathError("output path exists and is not a folder", path=out_dir, fix="pass a folder for --out")
+    input_paths = expand_inputs(inputs, source_key=config.data.source_key, split=split)
+    if not input_paths:
+        raise ConfigError("no inputs to translate", fix="pass NIfTI files, DICOM folders or a datalist JSON")
+    items = plan_translate_items(
+        input_paths,
+        out_dir,
+        output_format=output_format,
+        target_modality=target_modality,
+        naming_paths=expand_inputs(inputs, source_key=config.data.source_key),  # every datalist split
+    )
+    volume_translator = VolumeTranslator.from_config(translator, config, sw_device=sw_device, window=window)
+
+    def translate_one(item: JobItem) -> None:
+        volume = volume_translator(item.input_path)
+        if output_format == "nifti":
+            write_nifti(volume, item.output_path)
+        else:
+            reference = volume.meta if volume.meta.get("source_format") == "dicom" else None
+            modality = _DICOM_MODALITY[target_modality.lower()]
+            write_dicom_series(volume, item.output_path, modality=modality, reference=reference, overwrite=True)
+
+    return run_job(
+        items,
+        out_dir,
+        translate_one,
+        fingerprint=fingerprint,
+        shard=shard_spec,
+        overwrite=overwrite,
+        progress=progress,
+        description="translate",
+    )
+
+
+def run_translate(
+    run_dir: str | Path,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    output_format: str = "nifti",
+    shard: str | tuple[int, int] | None = None,
+    overwrite: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+    split: str | None = None,
+) -> JobSummary:
+    """Translate ``inputs`` with the trained run in ``run_dir``; outputs and manifest go to ``out_dir``.
+
+    ``shard`` ("i/n") and torchrun's RANK / WORLD_SIZE split the sorted inputs so
+    several processes or machines share one job; ``overwrite`` redoes finished
+    items. Windows run on ``device`` ("auto": CUDA when present); the stitched
+    volume stays in host memory. See :func:`translate_inputs`.
+    """
+    parse_shard(shard)  # a bad --shard is reported before the run is loaded
+    torch_device = resolve_device(device)
+    run = load_trained_run(run_dir, device=torch_device)
+    return translate_inputs(
+        run.translate,
+        run.config,
+        inputs,
+        out_dir,
+        fingerprint=JobFingerprint(run.checkpoint_sha256, run.config_sha256),
+        output_format=output_format,
+        shard=shard,
+        overwrite=overwrite,
+        progress=progress,
+        split=split,
+        sw_device=torch_device,
+    )
