@@ -164,7 +164,7 @@ class Trainer:
         trained = {name for phase in self.phases for name in phase.trains}
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return {
-            name: DistributedDataParallel(self.networks[name], device_ids=device_ids, broadcast_buffers=False)
+            name: DistributedDataParallel(self.networks[name], device_ids=device_ids)
             for name in sorted(trained)
         }
 

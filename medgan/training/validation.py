@@ -64,7 +64,7 @@ def validate(
     target_preset = get_preset(config.data.target_modality)
     ssim_metric = SSIMMetric(spatial_dims=3, data_range=NETWORK_RANGE)
     psnr_metric = PSNRMetric(max_val=NETWORK_RANGE)
-    mae_net, mae_units = [], []
+    mae_net, mae_units, ssim, psnr = [], [], [], []
     montage_rows: dict[str, torch.Tensor] = {}
     for volume in volumes:
         source, target = volume.source.to(device), volume.target.to(device)
@@ -75,14 +75,16 @@ def validate(
             prediction_units = target_preset.from_network(prediction)
             target_units = target_preset.from_network(target)
             mae_units.append(float(masked_l1(prediction_units, target_units, mask)))
-        ssim_metric(prediction, target)
-        psnr_metric(prediction, target)
+        # The per-call values, not aggregate(): aggregate() all-gathers across ranks, and
+        # validation runs on rank 0 alone.
+        ssim.append(float(ssim_metric(prediction, target).mean()))
+        psnr.append(float(psnr_metric(prediction, target).mean()))
         if not montage_rows:
             montage_rows = {"source": source[0, 0], "prediction": prediction[0, 0], "target": target[0, 0]}
     metrics = {
         "val/mae_net": sum(mae_net) / len(mae_net),
-        "val/ssim": float(ssim_metric.aggregate().mean()),
-        "val/psnr": float(psnr_metric.aggregate().mean()),
+        "val/ssim": sum(ssim) / len(ssim),
+        "val/psnr": sum(psnr) / len(psnr),
     }
     if mae_units:
         metrics[f"val/mae_{target_preset.name}"] = sum(mae_units) / len(mae_units)
