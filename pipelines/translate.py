@@ -10,6 +10,7 @@ shardable (:mod:`medgan.jobs`): see ``OUT/manifest*.jsonl``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from medgan.inference import SlidingWindowSettings, Translator, VolumeTranslator
 from medgan.io import write_dicom_series, write_nifti
 from medgan.jobs import JobFingerprint, JobItem, JobSummary, parse_shard, run_job, unique_output_names
 from medgan.training import load_trained_run
+
+LOG = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = ("nifti", "dicom")
 _DICOM_MODALITY = {"ct": "CT", "mri": "MR", "mr": "MR"}
@@ -43,22 +46,39 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def expand_inputs(inputs: Sequence[str | Path], *, source_key: str, split: str | None = None) -> list[Path]:
     """Image paths to translate: files and folders as given, datalist JSONs expanded to their entries.
 
-    From a datalist the ``source_key`` path of every entry is taken, over all of its
-    splits or only ``split``. Paths are made absolute and de-duplicated; missing
-    ones are kept so the job reports each as a failed item instead of stopping.
+    From a datalist the ``source_key`` path of every entry is taken, over all of
+    its entry lists (``training``, ``validation``, ``test`` and any other) or only
+    ``split``. Paths are made absolute and de-duplicated; missing ones are kept so
+    the job reports each as a failed item instead of stopping.
     """
     paths: list[Path] = []
     for raw in inputs:
         path = Path(raw).expanduser()
         if path.suffix.lower() == ".json" and path.is_file():
             content = read_datalist_json(path)
-            splits = [split] if split is not None else [name for name in SPLITS if isinstance(content.get(name), list)]
+            splits = [split] if split is not None else _entry_lists(content)
             for name in splits:
                 entries = load_datalist(path, name, check_files=False)
-                paths.extend(Path(entry[source_key]) for entry in entries if entry.get(source_key) is not None)
+                with_source = [Path(entry[source_key]) for entry in entries if entry.get(source_key) is not None]
+                if len(with_source) < len(entries):
+                    LOG.warning(
+                        "%s: %d of %d %r entries have no %r image and are left out",
+                        path, len(entries) - len(with_source), len(entries), name, source_key,
+                    )
+                paths.extend(with_source)
         else:
             paths.append(path)
     return sorted({path.absolute() for path in paths})
+
+
+def _entry_lists(content: dict) -> list[str]:
+    """Names of a datalist's entry lists (lists of objects): the standard splits first, then any others."""
+    names = [
+        name
+        for name, value in content.items()
+        if isinstance(value, list) and all(isinstance(entry, dict) for entry in value)
+    ]
+    return sorted(names, key=lambda name: (SPLITS.index(name) if name in SPLITS else len(SPLITS), name))
 
 
 def plan_translate_items(
