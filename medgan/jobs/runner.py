@@ -197,7 +197,8 @@ def run_job(
                     status, output_sha256 = "done", sha256_path(item.output_path)
             except Exception as exc:  # one bad item must not stop the job
                 status, error = "failed", _error_text(exc)
-                LOG.warning("%s: %s failed: %s", description, item.key, error)
+                if not progress:  # with progress on, the progress line reports it
+                    LOG.warning("%s: %s failed: %s", description, item.key, error)
             record = ManifestRecord(
                 key=item.key,
                 status=status,
