@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import platform
 import resource
 import sys
@@ -59,6 +60,7 @@ def write_head_mri(path: Path, shape: tuple[int, int, int], spacing: tuple[float
 def measure(args: argparse.Namespace) -> dict:
     """Run the job once on a fresh volume and return the measurements."""
     torch.set_num_threads(args.threads or torch.get_num_threads())
+    load_at_start = os.getloadavg()[0]  # other processes on the machine slow the timing down
     config = ExperimentConfig.model_validate(
         {
             "data": {"spacing": args.target_spacing},
@@ -102,6 +104,7 @@ def measure(args: argparse.Namespace) -> dict:
         "sw_batch_size": config.inference.sw_batch_size,
         "device": "cpu",
         "threads": torch.get_num_threads(),
+        "load_average_1min_at_start": round(load_at_start, 2),
         "baseline_rss_mb": round(baseline_mb, 1),
         "peak_rss_mb": round(peak_mb, 1),
         "peak_growth_mb": round(peak_mb - baseline_mb, 1),
