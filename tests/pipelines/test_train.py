@@ -1,0 +1,84 @@
+"""`run_training`: dry run, run-folder rules (default name, resume, refusing to overwrite), config errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import yaml
+
+from medgan.errors import ConfigError, TrainingError
+from pipelines.train import run_training
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two tiny paired heads (a bone shell around brain) and a 2-step pix2pix config."""
+    root = tmp_path_factory.mktemp("train_job")
+    grid = np.stack(np.meshgrid(*[np.arange(16)] * 3, indexing="ij")) - 7.5
+    radius = np.sqrt((grid**2).sum(0))
+    labels = np.where(radius < 6, 2, 0) + np.where(radius < 4.5, -1, 0)
+    entries = []
+    for index in range(2):
+        folder = root / f"subject_{index}"
+        folder.mkdir()
+        ct = np.select([labels == 2, labels == 1], [1200.0, 40.0], -1000.0) + index
+        mri = np.select([labels == 2, labels == 1], [80.0, 600.0], 5.0) + index
+        for name, volume in (("mri", mri), ("ct", ct), ("labels", labels)):
+            image = nib.Nifti1Image(volume.astype(np.float32), np.diag([3.0, 3.0, 3.0, 1.0]))
+            nib.save(image, folder / f"{name}.nii.gz")
+        entries.append({"subject": folder.name, **{k: f"{folder.name}/{k}.nii.gz" for k in ("mri", "ct", "labels")}})
+    (root / "datalist.json").write_text(json.dumps({"training": entries[:1], "validation": entries[1:]}))
+    config = {
+        "data": {"datalist": str(root / "datalist.json"), "patch_size": [16, 16, 16], "samples_per_volume": 1},
+        "model": {
+            "generator": {"name": "unet3d", "channels": [4, 8], "strides": [2], "num_res_units": 0},
+            "discriminator": {"name": "patchgan3d", "channels": 4, "num_layers_d": 2},
+        },
+        "train": {"steps": 2, "batch_size": 1, "device": "cpu", "checkpoint_every": 1, "log_every": 1},
+        "inference": {"roi_size": [16, 16, 16]},
+    }
+    path = root / "pix2pix_tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_dry_run_reports_and_trains_nothing(tiny_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run_dir = run_training(tiny_config, run_dir=tmp_path / "run", dry_run=True)
+    report = capsys.readouterr().out
+    assert "G:" in report and "parameters" in report and "D:" in report
+    assert "resolved config:" in report and "steps: 2" in report and "dry run: nothing trained" in report
+    assert not run_dir.exists()
+
+
+def test_default_run_dir_resume_and_no_silent_overwrite(
+    tiny_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = run_training(tiny_config, quiet=True, overrides=["train.steps=1"])
+    assert re.fullmatch(r"pix2pix_tiny-\d{8}-\d{6}", run_dir.name) and run_dir.parent == Path("runs")
+    with pytest.raises(TrainingError, match="already has checkpoints"):
+        run_training(tiny_config, run_dir=run_dir, quiet=True)
+    resumed = run_training(tiny_config, resume=True, quiet=True)  # newest run of this config
+    assert resumed == run_dir
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step_000002"
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["train"]["steps"] == 2  # the resolved config of the continued run
+
+
+def test_resume_without_checkpoint_is_an_error(tiny_config: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="not a run folder"):
+        run_training(tiny_config, run_dir=tmp_path / "empty", resume=True, quiet=True)
+
+
+def test_config_errors_name_the_key(tiny_config: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="train.stepz"):
+        run_training(tiny_config, overrides=["train.stepz=3"], dry_run=True)
+    with pytest.raises(ConfigError, match="train.lr has no learning rate"):
+        run_training(tiny_config, run_dir=tmp_path / "run", overrides=["train.lr={G: 0.001}"], quiet=True)
+    with pytest.raises(ConfigError, match="unknown method"):
+        run_training(tiny_config, overrides=["method=pix3pix"], dry_run=True)
