@@ -78,7 +78,16 @@ class LossConfig(StrictModel):
         1.0, ge=0.0, description="Weight of the generator's adversarial loss; 0 trains an L1-only generator (no D)."
     )
     lambda_l1: float = Field(100.0, ge=0.0, description="Weight of the paired L1 loss (pix2pix).")
-    body_only_l1: bool = Field(True, description="Compute the paired L1 inside the body mask only.")
+    body_only_l1: bool = Field(
+        True, description="Weight the paired L1 by the body mask (voxels outside get background_l1_weight)."
+    )
+    background_l1_weight: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="With body_only_l1: relative L1 weight of voxels outside the body (0 = body only; a small "
+        "weight still teaches the generator to output air around the head).",
+    )
     lambda_cycle: float = Field(10.0, ge=0.0, description="Weight of the cycle-consistency L1 (cyclegan).")
     lambda_identity: float = Field(
         0.5, ge=0.0, description="Identity loss weight, as a fraction of lambda_cycle (cyclegan)."

@@ -3,8 +3,9 @@
 Generator: a 3D U-Net (``model.generator``, output in [-1, 1]). Discriminator: a
 3D PatchGAN conditioned on the input, scoring ``concat(source, target-or-fake)``
 (``model.discriminator``; its ``in_channels`` is set here). Generator loss:
-``lambda_adv * adversarial + lambda_l1 * L1`` with the L1 averaged inside the body
-mask (air outside the head is easy and would otherwise dominate). With
+``lambda_adv * adversarial + lambda_l1 * L1`` with the L1 weighted by the body mask
+(1 inside, ``background_l1_weight`` outside): air around the head is easy and would
+otherwise dominate, but must still be learned or the pseudo-CT has no clean air. With
 ``lambda_adv = 0`` there is no discriminator and no D phase: an L1-only U-Net.
 
 Phases per step: ``G`` first (it leaves the detached fake in the batch), then
@@ -37,6 +38,7 @@ class Pix2Pix(GanMethod):
         self.lambda_adv = losses.lambda_adv
         self.lambda_l1 = losses.lambda_l1
         self.body_only_l1 = losses.body_only_l1
+        self.background_l1_weight = losses.background_l1_weight
         self.adversarial_loss = build_adversarial_loss(losses.adversarial)
 
     @property
@@ -79,14 +81,18 @@ class Pix2Pix(GanMethod):
         """The generator's output for ``source_net``."""
         return networks["G"](source_net)
 
-    def _l1_mask(self, batch: Batch) -> torch.Tensor | None:
-        return batch.get("body_mask") if self.body_only_l1 else None
+    def _l1_weights(self, batch: Batch) -> torch.Tensor | None:
+        """Voxel weights of the L1: 1 in the body, ``background_l1_weight`` outside (None = uniform)."""
+        body_mask = batch.get("body_mask")
+        if not self.body_only_l1 or body_mask is None:
+            return None
+        return body_mask + self.background_l1_weight * (1.0 - body_mask)
 
     def _generator_loss(self, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
         source, target = batch["source"], batch["target"]
         fake = networks["G"](source)
         batch[FAKE_KEY] = fake.detach()
-        l1 = masked_l1(fake, target, self._l1_mask(batch))
+        l1 = masked_l1(fake, target, self._l1_weights(batch))
         loss = self.lambda_l1 * l1
         logs = {"l1": float(l1.detach())}
         if self.uses_discriminator:

@@ -41,8 +41,8 @@ def test_phases_networks_and_conditioned_discriminator() -> None:
     assert method.translate(networks, batch["source"]).shape == batch["source"].shape
 
 
-def test_l1_is_restricted_to_the_body_mask() -> None:
-    method = _method(lambda_adv=0.0)
+def test_l1_is_weighted_by_the_body_mask() -> None:
+    method = _method(lambda_adv=0.0, background_l1_weight=0.0)
     networks = method.build_networks()
     batch = _batch()
     _, masked_logs = method.phase_loss("G", networks, dict(batch))
@@ -53,6 +53,9 @@ def test_l1_is_restricted_to_the_body_mask() -> None:
     mask = batch["body_mask"]
     assert abs(masked_logs["l1"] - float((error * mask).sum() / mask.sum())) < 1e-5
     assert abs(plain_logs["l1"] - float(error.mean())) < 1e-5
+    _, weighted_logs = _method(lambda_adv=0.0, background_l1_weight=0.25).phase_loss("G", networks, dict(batch))
+    weights = mask + 0.25 * (1 - mask)
+    assert abs(weighted_logs["l1"] - float((error * weights).sum() / weights.sum())) < 1e-5
 
 
 def test_l1_only_unet_has_no_discriminator_and_learns() -> None:

@@ -86,3 +86,9 @@ def write_config(tmp_path: Path, tiny_datalist: Path):  # noqa: ANN201
         return path
 
     return write
+
+
+@pytest.fixture
+def tiny_experiment(tiny_datalist: Path) -> dict:
+    """The tiny pix2pix config as a dict (for building ExperimentConfig directly)."""
+    return tiny_config(tiny_datalist)

@@ -1,0 +1,62 @@
+"""Engine parts: precision choice, lr schedule, EMA maths, and the (seed, step)-determined patch stream."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from medgan.config.schema import ExperimentConfig
+from medgan.errors import ConfigError
+from medgan.training.data import PatchStream, StepBatchSampler
+from medgan.training.ema import make_ema_copies, update_ema
+from medgan.training.engine import lr_multiplier
+from medgan.training.precision import resolve_precision
+
+
+def test_precision_auto_is_fp32_on_cpu_and_fp16_needs_cuda() -> None:
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ConfigError, match="fp16"):
+        resolve_precision("fp16", cpu)
+
+
+def test_linear_decay_schedule() -> None:
+    config = ExperimentConfig.model_validate({"train": {"steps": 10, "lr_decay_start": 0.5}})
+    assert [round(lr_multiplier(config, step), 3) for step in (0, 4, 5, 6, 9, 10)] == [1.0, 1.0, 1.0, 0.8, 0.2, 0.0]
+    constant = ExperimentConfig.model_validate({"train": {"steps": 10, "lr_schedule": "constant"}})
+    assert lr_multiplier(constant, 9) == 1.0
+
+
+def test_ema_update_is_a_moving_average() -> None:
+    networks = {"G": nn.Linear(2, 1, bias=False)}
+    with torch.no_grad():
+        networks["G"].weight.fill_(0.0)
+    ema = make_ema_copies(networks, ("G",))
+    assert not any(p.requires_grad for p in ema["G"].parameters())
+    with torch.no_grad():
+        networks["G"].weight.fill_(1.0)
+    update_ema(ema, networks, decay=0.9)
+    assert torch.allclose(ema["G"].weight, torch.full((1, 2), 0.1))
+    update_ema(ema, networks, decay=0.0)
+    assert torch.equal(ema["G"].weight, networks["G"].weight)
+
+
+def test_step_sampler_gives_ranks_disjoint_draws_and_resumes_mid_way() -> None:
+    rank0 = list(StepBatchSampler(0, 3, 2, rank=0, world_size=2))
+    rank1 = list(StepBatchSampler(0, 3, 2, rank=1, world_size=2))
+    assert rank0 == [[0, 1], [4, 5], [8, 9]] and rank1 == [[2, 3], [6, 7], [10, 11]]
+    assert list(StepBatchSampler(2, 3, 2, rank=0, world_size=2)) == rank0[2:]
+
+
+def test_patch_stream_draws_are_a_function_of_seed_and_index(tiny_experiment: dict) -> None:
+    config = ExperimentConfig.model_validate(tiny_experiment)
+    stream = PatchStream(config, "paired", cache_dir=None)
+    first, again, other = stream[5], stream[5], stream[6]
+    assert first["source"].shape == (2, 1, 16, 16, 16) and set(first) == {"source", "target", "body_mask"}
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert not torch.equal(first["source"], other["source"])
+    assert set(first["body_mask"].unique().tolist()) <= {0.0, 1.0}
+    unpaired = PatchStream(config, "unpaired", cache_dir=None)[5]
+    assert set(unpaired) == {"source", "target", "body_mask", "target_body_mask"}
