@@ -8,6 +8,7 @@ resumed, and translation skips finished subjects, so re-running the demo is chea
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,22 +60,33 @@ def _datalist(out_dir: Path, progress: bool) -> Path:
     return generated / "datalist.json"
 
 
-def _train(run_dir: Path, datalist: Path, steps: int | None, quiet: bool) -> Path:
+def _train(run_dir: Path, datalist: Path, steps: int | None, quiet: bool, extra_overrides: Sequence[str]) -> Path:
     """Train (or resume, or reuse) the demo's pix2pix run."""
     if not DEMO_CONFIG.is_file():
         raise ConfigError("the demo config is missing", path=DEMO_CONFIG, fix="run the demo from a medgan checkout")
-    overrides = [f"data.datalist={datalist}"]
+    overrides = [f"data.datalist={datalist}", *extra_overrides]
     if steps is not None:
         overrides.append(f"train.steps={steps}")
     resume = latest_checkpoint(run_dir / CHECKPOINTS_DIR) is not None
     return run_training(DEMO_CONFIG, run_dir=run_dir, resume=resume, overrides=overrides, quiet=quiet)
 
 
-def run_demo(out_dir: str | Path = "demo_out", *, steps: int | None = None, quiet: bool = False) -> DemoResult:
-    """Train pix2pix on the bundled phantom heads, translate the test split, and evaluate it."""
+def run_demo(
+    out_dir: str | Path = "demo_out",
+    *,
+    steps: int | None = None,
+    quiet: bool = False,
+    datalist: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> DemoResult:
+    """Train pix2pix on the bundled phantom heads, translate the test split, and evaluate it.
+
+    ``datalist`` and ``overrides`` (``section.key=value``) swap in other data or
+    settings, e.g. for a tiny test run; by default the bundled sample data is used.
+    """
     out_dir = Path(out_dir)
-    datalist = _datalist(out_dir, progress=not quiet)
-    run_dir = _train(out_dir / "run", datalist, steps, quiet)
+    datalist = Path(datalist) if datalist else _datalist(out_dir, progress=not quiet)
+    run_dir = _train(out_dir / "run", datalist, steps, quiet, overrides)
     pseudo_ct_dir = out_dir / "pseudo_ct"
     summary = run_translate(run_dir, [datalist], pseudo_ct_dir, split="test", progress=not quiet)
     if summary.exit_code:
