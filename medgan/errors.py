@@ -45,3 +45,20 @@ class OutputPathError(MedganError):
 
 class TrainingError(MedganError):
     """Training cannot go on (non-finite losses that do not recover, a broken checkpoint...)."""
+
+
+def medgan_error_in(error: BaseException) -> MedganError | None:
+    """The MedganError behind ``error``, if any.
+
+    MONAI wraps exceptions raised inside transforms (and DataLoader workers) in a
+    ``RuntimeError``; following ``__cause__`` / ``__context__`` recovers medgan's own
+    message (which file, what is wrong, the fix) so it reaches the user unchanged.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MedganError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 
 from medgan import __version__
-from medgan.errors import MedganError
+from medgan.errors import medgan_error_in
 
 _stderr = Console(stderr=True)
 _cli_state = {"debug": False}
@@ -297,11 +297,6 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning medgan errors into one clear message."""
     try:
         cli.main(args=argv, prog_name="medgan", standalone_mode=False)
-    except MedganError as err:
-        if _cli_state["debug"]:
-            traceback.print_exc()
-        _stderr.print(f"[bold red]error:[/] {err}", markup=True, highlight=False, soft_wrap=True)
-        sys.exit(1)
     except click.exceptions.Exit as stop:
         sys.exit(stop.exit_code)
     except click.ClickException as err:
@@ -310,4 +305,14 @@ def main(argv: list[str] | None = None) -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         _stderr.print("interrupted; finished items are kept, re-run the same command to resume")
         sys.exit(130)
+    except Exception as err:
+        # A medgan error, possibly wrapped by MONAI in a RuntimeError, is the user's to fix:
+        # show its message only. Anything else is a bug: let the traceback through.
+        medgan_error = medgan_error_in(err)
+        if medgan_error is None:
+            raise
+        if _cli_state["debug"]:
+            traceback.print_exc()
+        _stderr.print(f"[bold red]error:[/] {medgan_error}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(1)
     sys.exit(0)

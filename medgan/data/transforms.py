@@ -46,7 +46,7 @@ from monai.utils import TraceKeys
 
 from medgan.data.intensity import ScaleToNetworkd
 from medgan.data.presets import ModalityPreset, get_preset
-from medgan.errors import ConfigError, InputError, MedganError
+from medgan.errors import ConfigError, InputError, medgan_error_in
 from medgan.io import MedganImageReader
 
 BODY_MASK_KEY = "body_mask"
@@ -126,18 +126,6 @@ class BodyCropd(CropForegroundd):
         return d
 
 
-def medgan_cause(error: BaseException) -> MedganError | None:
-    """The MedganError behind an exception, if any: MONAI wraps errors raised in transforms in RuntimeError."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, MedganError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 class MedganCompose(Compose):
     """A ``Compose`` that lets medgan errors through instead of MONAI's wrapping ``RuntimeError``.
 
@@ -152,7 +140,7 @@ class MedganCompose(Compose):
         try:
             return super().__call__(input_, start=start, end=end, threading=threading, lazy=lazy)
         except RuntimeError as error:
-            cause = medgan_cause(error)
+            cause = medgan_error_in(error)
             if cause is None:
                 raise
             raise cause from None

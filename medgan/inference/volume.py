@@ -20,7 +20,7 @@ from monai.transforms import Compose, LoadImaged
 
 from medgan.config.schema import ExperimentConfig
 from medgan.data import build_inference_transforms, invert_to_source
-from medgan.errors import MedganError
+from medgan.errors import medgan_error_in
 from medgan.inference.sliding_window import SlidingWindowSettings, Translator, translate_volume
 from medgan.io import ReadOptions, read_volume
 
@@ -95,7 +95,7 @@ class VolumeTranslator:
         try:
             preprocessed = self.preprocess({self.source_key: source})
         except RuntimeError as exc:  # MONAI wraps errors raised inside a transform
-            medgan_error = _medgan_error_inside(exc)
+            medgan_error = medgan_error_in(exc)
             if medgan_error is None:
                 raise
             raise medgan_error from exc
@@ -113,18 +113,6 @@ class VolumeTranslator:
         del prediction, preprocessed
         gc.collect()
         return _on_input_grid(output)
-
-
-def _medgan_error_inside(exc: BaseException) -> MedganError | None:
-    """The medgan error (a bad input file, named) that a MONAI transform error was caused by, if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, MedganError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def _on_input_grid(output: MetaTensor) -> MetaTensor:

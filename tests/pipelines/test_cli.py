@@ -66,3 +66,12 @@ def test_python_dash_m_medgan_forwards_to_cli():
 @pytest.mark.parametrize(("text", "shape"), [("64", (64, 64, 64)), ("32,32,16", (32, 32, 16)), ("8x9x10", (8, 9, 10))])
 def test_parse_shape(text, shape):
     assert parse_shape(text) == shape
+
+
+def test_medgan_error_wrapped_by_monai_is_unwrapped(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("method: pix2pix\ndata:\n  datalist: missing/datalist.json\n")
+    code, _, err = run_cli(["train", str(config), "--dry-run"], capsys)
+    assert code == 1
+    assert "datalist" in err
+    assert "Traceback" not in err
