@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -366,7 +367,12 @@ class Trainer:
                 self.save()  # the initial weights: what a restore falls back to before the first save
             self._set_learning_rates()
             recent_logs: dict[str, float] = {}
+            # loader wait (next(batches), incl. the cache fill on the first step) vs the whole step
+            # (wait + train_step + EMA; validation and checkpoints excluded), summed per log interval
+            data_wait_s = step_s = 0.0
+            step_started = time.perf_counter()
             for batch in self._batches():
+                data_wait_s += time.perf_counter() - step_started
                 step_logs, nonfinite = self.train_step(batch)
                 self.step += 1
                 if nonfinite:
@@ -378,12 +384,16 @@ class Trainer:
                 else:
                     self.nonfinite_in_row = 0
                     self._after_good_step()
+                step_s += time.perf_counter() - step_started
                 recent_logs = {k: v for k, v in step_logs.items() if k.endswith("/loss")}
                 lrs = self._set_learning_rates()
                 final = self.step >= train.steps
                 if self._due(train.log_every) or final:
                     rate = self.monitor.steps_per_second(self.step)
                     scalars = step_logs | lrs | {"nonfinite_total": float(self.nonfinite_total), "it_per_s": rate}
+                    scalars |= {"time/data_wait_s": data_wait_s, "time/step_s": step_s}
+                    scalars["time/data_wait_fraction"] = data_wait_s / max(step_s, 1e-9)
+                    data_wait_s = step_s = 0.0
                     self.monitor.log(self.step, scalars)
                     self.monitor.advance(self.step, recent_logs, rate)
                 else:
@@ -394,6 +404,7 @@ class Trainer:
                     self._validate_and_sample(validation_volumes, batch, do_validate=do_validate, do_sample=do_sample)
                 if self._due(train.checkpoint_every) or final:
                     self.save()
+                step_started = time.perf_counter()
             return self.run_dir
         finally:
             self.monitor.close()
