@@ -6,7 +6,8 @@ modality names plus label keys::
     LoadImaged(MedganImageReader) -> EnsureTyped -> Orientationd(RAS)
     -> per-modality intensity map -> Spacingd -> BodyCropd (body of the source image)
     -> SpatialPadd/DivisiblePadd (background value)
-    [training: -> body mask -> RandCropByPosNegLabeld patches -> optional RandFlipd]
+    [training: -> body mask -> its body / background voxel indices
+     -> RandCropByPosNegLabeld patches -> optional RandFlipd]
 
 The deterministic part (``build_inference_transforms``) is invertible: ``Invertd``
 (or :func:`invert_to_source`) takes a network-range tensor on the preprocessed grid
@@ -33,6 +34,7 @@ from monai.transforms import (
     CropForegroundd,
     DivisiblePadd,
     EnsureTyped,
+    FgBgToIndicesd,
     Invertd,
     LoadImaged,
     MapTransform,
@@ -242,6 +244,10 @@ def build_transforms(
     chain += [
         CopyItemsd(source_key, names=BODY_MASK_KEY),
         AsDiscreted(BODY_MASK_KEY, threshold=float(np.nextafter(presets[source_key].body_threshold, 1.0))),
+        # the crop centres' candidate voxels, found once in the deterministic (cacheable) part of the
+        # chain instead of on every draw (that search took ~90% of a draw's time on 48^3 heads); the
+        # same indices the crop would compute, so the patches are unchanged. Costs 8 bytes per voxel.
+        FgBgToIndicesd(BODY_MASK_KEY),
         RandCropByPosNegLabeld(
             [*all_keys, BODY_MASK_KEY],
             label_key=BODY_MASK_KEY,
@@ -249,6 +255,8 @@ def build_transforms(
             pos=body_fraction,
             neg=1.0 - body_fraction,
             num_samples=samples_per_volume,
+            fg_indices_key=f"{BODY_MASK_KEY}_fg_indices",
+            bg_indices_key=f"{BODY_MASK_KEY}_bg_indices",
         ),
     ]
     if augment:
