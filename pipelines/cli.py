@@ -8,6 +8,7 @@ Jobs are imported inside each command so `medgan --help` stays fast.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 import warnings
@@ -149,7 +150,7 @@ def train_command(
     from pipelines.train import run_training
 
     finished = run_training(config, run_dir=run_dir, resume=resume, overrides=overrides, dry_run=dry_run, quiet=quiet)
-    if not dry_run:
+    if not dry_run and os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         click.echo(f"run folder: {finished}")
 
 

@@ -10,16 +10,16 @@ window (HU for CT), MAE in network units, and SSIM / PSNR on the network range
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from pathlib import Path
 
 import torch
-from monai.inferers import sliding_window_inference
 from monai.metrics import PSNRMetric, SSIMMetric
 from torch import nn
 
 from medgan.config.schema import ExperimentConfig
 from medgan.data.presets import get_preset
+from medgan.inference.sliding_window import SlidingWindowSettings
+from medgan.inference.sliding_window import translate_volume as sliding_window_translate
 from medgan.losses import masked_l1
 from medgan.methods.base import GanMethod
 from medgan.training.data import ValidationVolume
@@ -35,19 +35,14 @@ def translate_volume(
     config: ExperimentConfig,
     precision: str,
 ) -> torch.Tensor:
-    """Sliding-window translation of one ``(1, 1, D, H, W)`` volume (float32 result)."""
-    inference = config.inference
-    predictor = partial(method.translate, networks)
-    with torch.no_grad(), autocast(precision, source.device):
-        prediction = sliding_window_inference(
-            source,
-            roi_size=inference.roi_size,
-            sw_batch_size=inference.sw_batch_size,
-            predictor=predictor,
-            overlap=inference.overlap,
-            mode=inference.mode,
-        )
-    return torch.as_tensor(prediction).float()
+    """Sliding-window translation of one ``(1, 1, D, H, W)`` volume, exactly as the translate job does it."""
+
+    def predictor(windows: torch.Tensor) -> torch.Tensor:
+        with autocast(precision, windows.device):
+            return method.translate(networks, windows).float()
+
+    settings = SlidingWindowSettings.from_config(config.inference)
+    return sliding_window_translate(source, predictor, settings, device=source.device)
 
 
 def validate(
