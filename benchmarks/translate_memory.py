@@ -14,6 +14,7 @@ after imports and network construction, seconds and voxels per second.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -37,9 +38,33 @@ RESULTS = Path(__file__).parent / "results" / "translate_memory.json"
 TINY_GENERATOR = {"name": "unet3d", "channels": [4, 8], "strides": [2], "num_res_units": 0}
 
 
+def _proc_status_mb(field: str) -> float | None:
+    """A memory field (VmRSS, VmHWM) of /proc/self/status in MiB, or None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> float:
+    """Reset the kernel's peak-RSS mark to the current RSS and return it, in MiB.
+
+    Without the reset, ru_maxrss keeps the peak of the imports (which later
+    allocations reuse), so a small job's growth would read as zero.
+    """
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    current = _proc_status_mb("VmRSS")
+    return current if current is not None else peak_rss_mb()
+
+
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MiB (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident memory since the last reset, in MiB."""
+    peak = _proc_status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def write_head_mri(path: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> None:
@@ -79,7 +104,7 @@ def measure(args: argparse.Namespace) -> dict:
         maker.join()
         if maker.exitcode:
             raise SystemExit(f"writing the input volume failed (exit code {maker.exitcode})")
-        baseline_mb = peak_rss_mb()
+        baseline_mb = reset_peak_rss()
         started = time.perf_counter()
         summary = translate_inputs(
             generator,
