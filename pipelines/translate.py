@@ -10,17 +10,20 @@ shardable (:mod:`medgan.jobs`): see ``OUT/manifest*.jsonl``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+import yaml
 
+from medgan.config.loader import resolve_output_path
 from medgan.config.schema import ExperimentConfig
 from medgan.data.datalist import SPLITS, load_datalist, read_datalist_json
 from medgan.errors import ConfigError, OutputPathError
 from medgan.inference import SlidingWindowSettings, Translator, VolumeTranslator
-from medgan.io import write_dicom_series, write_nifti
+from medgan.io import atomic_write_text, write_dicom_series, write_nifti
 from medgan.jobs import JobFingerprint, JobItem, JobSummary, parse_shard, run_job, unique_output_names
 from medgan.training import load_trained_run
 
@@ -104,7 +107,7 @@ def plan_translate_items(
         JobItem(
             key=str(path),
             input_path=path,
-            output_path=out_dir / f"{names[path]}_synth_{target_modality.lower()}{suffix}",
+            output_path=resolve_output_path(out_dir, f"{names[path]}_synth_{target_modality.lower()}{suffix}"),
         )
         for path in input_paths
     ]
@@ -181,6 +184,18 @@ def translate_inputs(
     )
 
 
+JOB_SETTINGS_FILE = "translate_job.yaml"
+
+
+def _save_job_settings(out_dir: Path, settings: dict) -> Path:
+    """Record what produced the outputs (run, checkpoint, resolved config, options) beside them.
+
+    Every shard writes the same content (no shard-specific values), atomically, so
+    concurrent shards cannot leave a torn file.
+    """
+    return atomic_write_text(out_dir / JOB_SETTINGS_FILE, yaml.safe_dump(settings, sort_keys=False))
+
+
 def run_translate(
     run_dir: str | Path,
     inputs: Sequence[str | Path],
@@ -203,6 +218,18 @@ def run_translate(
     parse_shard(shard)  # a bad --shard is reported before the run is loaded
     torch_device = resolve_device(device)
     run = load_trained_run(run_dir, device=torch_device)
+    _save_job_settings(
+        Path(out_dir),
+        {
+            "run_dir": str(Path(run_dir).resolve()),
+            "checkpoint": str(run.checkpoint_path),
+            "checkpoint_sha256": run.checkpoint_sha256,
+            "config_sha256": run.config_sha256,
+            "output_format": output_format,
+            "split": split,
+            "run_config": json.loads(run.config.model_dump_json()),
+        },
+    )
     return translate_inputs(
         run.translate,
         run.config,

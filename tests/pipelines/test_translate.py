@@ -23,7 +23,7 @@ from medgan.io import read_volume, write_dicom_series
 from medgan.jobs import read_manifest, sha256_file, sha256_path, summarize_job
 from medgan.training import load_trained_run
 from pipelines.train import run_training
-from pipelines.translate import expand_inputs, run_translate
+from pipelines.translate import JOB_SETTINGS_FILE, expand_inputs, run_translate
 
 HU_MIN, HU_MAX = -1024.0, 3071.0
 # Not RAS (x flipped, y and z swapped), anisotropic voxels, left-handed, off-origin.
@@ -282,3 +282,13 @@ def test_datalists_expand_to_their_source_images(trained_run: Path, tmp_path: Pa
     assert summary.n_done == 1
     # the stem "mri" is shared by every entry, so names take the parent folder, also for one split
     assert [path.name for path in (tmp_path / "out").glob("*.nii.gz")] == ["subject_002_mri_synth_ct.nii.gz"]
+
+
+
+def test_job_settings_record_the_run_beside_the_outputs(trained_run, tmp_path):
+    source = next((trained_run.parent / "data").rglob("mri.nii.gz"))
+    run_translate(trained_run, [source], tmp_path / "out", device="cpu", progress=False)
+    settings = yaml.safe_load((tmp_path / "out" / JOB_SETTINGS_FILE).read_text())
+    assert settings["run_dir"] == str(trained_run.resolve())
+    assert settings["run_config"]["method"] == "pix2pix"
+    assert len(settings["checkpoint_sha256"]) == 64
