@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from monai.data import get_track_meta, set_track_meta
 from monai.transforms import Compose, Randomizable
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -134,7 +135,15 @@ class PatchStream(Dataset):
 
     def _patches(self, side: _Side, volume_index: int, transform_seed: int) -> list[dict[str, Any]]:
         side.tail.set_random_state(seed=transform_seed)
-        patches = side.tail(dict(side.volumes[volume_index]))
+        volume = dict(side.volumes[volume_index])
+        # patches need no MONAI metadata or transform trace: cropping plain tensors is ~2.5x faster
+        # (the loader's share of a pix2pix step on 2 CPU cores drops from ~10% to ~4%)
+        tracking = get_track_meta()
+        set_track_meta(False)
+        try:
+            patches = side.tail(volume)
+        finally:
+            set_track_meta(tracking)
         return patches if isinstance(patches, list) else [patches]
 
     def _mask(self, patch: Mapping[str, Any], side: _Side) -> torch.Tensor:
