@@ -1,0 +1,503 @@
+"""MRI -> CT translation quality and cost of every method under one fixed CPU time budget.
+
+Trains pix2pix, the L1-only U-Net (pix2pix with lambda_adv 0), CycleGAN and the
+bulk-density baseline on the training split of the bundled phantom heads
+(``sample_data/datalist.json``) with the shipped configs, translates the held-out
+test split with the real translate job (``pipelines.translate.run_translate``) and
+scores it with ``pipelines.evaluate_translation`` (SynthRAD-style MAE / PSNR / SSIM,
+per-tissue MAE, bone Dice; mean and seeded 95% bootstrap CI over the test heads).
+
+Budget (default 300 s of training per method, ``--budget-seconds``), enforced by
+calibrated step counts: each method first trains a throwaway run of a few steps;
+the engine's ``time/step_s`` rows (loader wait + train step + EMA, per step) give
+its seconds per step after the warm-up steps, and the real run is configured with
+``steps = budget / seconds_per_step`` so its learning-rate schedule (linear decay)
+completes. Validation, montages and checkpoints only run at the end of the real run;
+their time and the start-up (memory cache fill) are outside the budget but reported
+(``train.wall_seconds``), as is the optimisation time actually spent
+(``train.optimisation_seconds``), so the reader sees how well the budget was met.
+
+Memory: every method trains in its own child process (calibration + real run) and
+translates + evaluates in another, so ``ru_maxrss`` of each child is that stage's
+peak resident memory (``peak_rss_mb``), next to the child's RSS after imports.
+
+Loader wait: the engine logs ``time/data_wait_s`` and ``time/step_s`` per logging
+interval in ``metrics.jsonl``; the fraction is their ratio over the whole run
+(``data_wait_fraction``, includes the memory-cache fill in the first step) and
+without the first interval (``data_wait_fraction_steady``).
+
+Every figure is also given as a ratio against the bulk-density baseline run in
+the same benchmark (``<figure>_ratio_vs_bulk_density``).
+
+    python benchmarks/translation.py                                    # the full benchmark (~25 min)
+    python benchmarks/translation.py --methods bulk_density pix2pix --budget-seconds 60
+    python benchmarks/translation.py --smoke --out /tmp/smoke.json       # tiny nets, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results" / "translation.json"
+DATALIST = REPO / "sample_data" / "datalist.json"
+BASELINE = "bulk_density"
+CONFIGS = {
+    "pix2pix": "pix2pix_mri2ct.yaml",
+    "unet_l1": "unet_l1_mri2ct.yaml",
+    "cyclegan": "cyclegan_mri2ct.yaml",
+    "bulk_density": "bulk_density_mri2ct.yaml",
+}
+METRICS = ("mae_hu", "psnr_db", "ssim", "dice_bone", "mae_hu_bone", "mae_hu_soft_tissue", "mae_hu_air")
+HIGHER_IS_BETTER = {"psnr_db", "ssim", "dice_bone"}
+DEFAULT_BUDGET_S = 300.0
+WARMUP_STEPS, CALIBRATION_STEPS, MIN_STEPS = 3, 15, 10
+MAX_DATA_WAIT_FRACTION = 0.10
+TINY_NETS = [
+    "model.generator.channels=[4,8]",
+    "model.generator.strides=[2]",
+    "model.generator.num_res_units=0",
+    "model.discriminator.channels=4",
+    "model.discriminator.num_layers_d=2",
+    "data.patch_size=[16,16,16]",  # inference keeps 32^3 windows: 8 per head instead of 125
+    "data.validation_volumes=1",
+]
+SMOKE_OVERRIDES = {"pix2pix": TINY_NETS, "unet_l1": TINY_NETS, "cyclegan": TINY_NETS, "bulk_density": []}
+
+
+# ---- child processes ------------------------------------------------------------------------------
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident memory of this process in MiB."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        current_pages = int(handle.read().split()[1])
+    return current_pages * os.sysconf("SC_PAGE_SIZE") / 2**20, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The training rows of a run's metrics.jsonl."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [row for row in rows if row.get("kind") == "train"]
+
+
+def seconds_per_step(run_dir: Path, warmup_steps: int) -> float:
+    """Mean engine step time (loader wait + train step + EMA) after the warm-up steps of a run logged every step."""
+    times = [row["time/step_s"] for row in read_metrics(run_dir) if row["step"] > warmup_steps]
+    if not times:
+        raise RuntimeError(f"no timed steps after step {warmup_steps} in {run_dir / 'metrics.jsonl'}")
+    return sum(times) / len(times)
+
+
+def train_stage(spec: dict[str, Any]) -> dict[str, Any]:
+    """Calibrate the step time, then train ``budget / seconds_per_step`` steps; timings from metrics.jsonl."""
+    from pipelines.train import run_training
+
+    base_rss, _ = rss_mb()
+    config, overrides, work = spec["config"], spec["overrides"], Path(spec["work_dir"])
+    calibration_dir = work / "calibration"
+    calibration = [
+        f"train.steps={spec['warmup_steps'] + spec['calibration_steps']}",
+        "train.log_every=1",
+        "data.validation_volumes=0",
+        "train.sample_every=0",
+        "train.checkpoint_every=100000",
+    ]
+    run_training(config, run_dir=calibration_dir, overrides=[*overrides, *calibration], quiet=True)
+    step_s = seconds_per_step(calibration_dir, spec["warmup_steps"])
+    steps = max(spec["min_steps"], int(spec["budget_seconds"] / step_s))
+    if spec["max_steps"]:
+        steps = min(steps, spec["max_steps"])
+    schedule = [
+        f"train.steps={steps}",
+        f"train.log_every={max(10, steps // 200)}",
+        "train.validate_every=0",
+        "train.sample_every=0",
+        f"train.checkpoint_every={steps}",
+    ]
+    started = time.perf_counter()
+    run_dir = run_training(config, run_dir=work / "run", overrides=[*overrides, *schedule], quiet=True)
+    wall = time.perf_counter() - started
+    _, peak = rss_mb()
+    return {
+        "run_dir": str(run_dir),
+        "calibration_seconds_per_step": step_s,
+        "steps": steps,
+        "wall_seconds": wall,
+        "rss_after_imports_mb": base_rss,
+        "peak_rss_mb": peak,
+        "threads": torch_threads(),
+    }
+
+
+def translate_stage(spec: dict[str, Any]) -> dict[str, Any]:
+    """Translate the test split with the trained run, then evaluate it; times the translate job."""
+    import nibabel as nib
+
+    from pipelines.evaluate_translation import evaluate_translation
+    from pipelines.translate import run_translate
+
+    base_rss, _ = rss_mb()
+    out_dir = Path(spec["work_dir"]) / "translated"
+    started = time.perf_counter()
+    summary = run_translate(spec["run_dir"], [spec["datalist"]], out_dir, split=spec["split"], progress=False)
+    seconds = time.perf_counter() - started
+    if summary.exit_code:
+        raise RuntimeError(f"translation failed: {summary.failures}")
+    voxels = sum(int(math.prod(nib.load(record.input).shape)) for record in summary.records)
+    _, peak = rss_mb()
+    report = evaluate_translation(out_dir, spec["datalist"], split=spec["split"])
+    return {
+        "seconds": seconds,
+        "item_seconds": sum(record.seconds for record in summary.records),  # without loading the run
+        "volumes": len(summary.records),
+        "voxels": voxels,
+        "rss_after_imports_mb": base_rss,
+        "peak_rss_mb": peak,
+        "summary": {name: report.summary[name] for name in METRICS if name in report.summary},
+        "per_subject": [{key: row[key] for key in ("subject", *METRICS) if key in row} for row in report.per_subject],
+        "report_path": str(report.report_path),
+    }
+
+
+def torch_threads(threads: int = 0) -> int:
+    """Set torch's intra-op threads when ``threads`` > 0; return the number in use."""
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+STAGES = {"train": train_stage, "translate": translate_stage}
+
+
+def run_child(stage: str, spec: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+    """Run one stage in a fresh Python process (its own peak RSS); raise with the log tail if it fails."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    spec_path, result_path = work_dir / f"{stage}_spec.json", work_dir / f"{stage}_result.json"
+    log_path = work_dir / f"{stage}.log"
+    spec_path.write_text(json.dumps({**spec, "result_path": str(result_path)}, indent=2))
+    with open(log_path, "w", encoding="utf-8") as log:
+        code = subprocess.call(
+            [sys.executable, str(Path(__file__).resolve()), "--worker", stage, str(spec_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    if code:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"{stage} stage failed (exit {code}), log {log_path}:\n{tail}")
+    return json.loads(result_path.read_text())
+
+
+def worker_main(stage: str, spec_path: Path) -> None:
+    """Entry point of a child process: run the stage, write its result JSON."""
+    spec = json.loads(spec_path.read_text())
+    torch_threads(spec["threads"])
+    result = STAGES[stage](spec)
+    Path(spec["result_path"]).write_text(json.dumps(result, indent=2))
+
+
+# ---- one method ------------------------------------------------------------------------------------
+
+
+def data_wait(run_dir: Path) -> dict[str, float]:
+    """Loader wait as a fraction of step time over the whole run and without the first log interval."""
+    rows = read_metrics(run_dir)
+    wait, step = sum(r["time/data_wait_s"] for r in rows), sum(r["time/step_s"] for r in rows)
+    steady_wait, steady_step = sum(r["time/data_wait_s"] for r in rows[1:]), sum(r["time/step_s"] for r in rows[1:])
+    return {
+        "data_wait_fraction": wait / step,
+        "data_wait_fraction_steady": steady_wait / steady_step if steady_step else float("nan"),
+        "data_wait_ms_per_step": 1000 * wait / rows[-1]["step"],
+        "first_interval_data_wait_s": rows[0]["time/data_wait_s"],
+        "optimisation_seconds": step,
+    }
+
+
+def final_validation(run_dir: Path) -> dict[str, float]:
+    """The run's last validation row (val/... metrics on validation volumes), if any."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [row for row in rows if row.get("kind") == "validation"]
+    return {k: v for k, v in rows[-1].items() if k.startswith("val/")} if rows else {}
+
+
+def bench_method(name: str, args: argparse.Namespace, work_root: Path) -> dict[str, Any]:
+    """Train, translate and evaluate one method in child processes; gather its figures."""
+    overrides = [f"data.datalist={args.datalist}", *(SMOKE_OVERRIDES[name] if args.smoke else [])]
+    work = work_root / name
+    train_spec = {
+        "config": str(REPO / "configs" / CONFIGS[name]),
+        "overrides": overrides,
+        "work_dir": str(work),
+        "budget_seconds": args.budget_seconds,
+        "warmup_steps": args.warmup_steps,
+        "calibration_steps": args.calibration_steps,
+        "min_steps": MIN_STEPS,
+        "max_steps": args.max_steps,
+        "threads": args.threads,
+    }
+    print(f"[{name}] calibrating and training ({args.budget_seconds:g} s budget)", flush=True)
+    train = run_child("train", train_spec, work)
+    run_dir = Path(train["run_dir"])
+    train |= data_wait(run_dir)
+    train["steps_per_second"] = train["steps"] / train["optimisation_seconds"]
+    train["final_validation"] = final_validation(run_dir)
+    print(f"[{name}] {train['steps']} steps in {train['wall_seconds']:.0f} s; translating the test split", flush=True)
+    spec = {
+        "run_dir": str(run_dir),
+        "datalist": str(args.datalist),
+        "split": "test",
+        "work_dir": str(work),
+        "threads": args.threads,
+    }
+    translation = run_child("translate", spec, work)
+    translation["voxels_per_second"] = translation["voxels"] / translation["seconds"]
+    return {"config": f"configs/{CONFIGS[name]}", "overrides": overrides, "train": train, "translation": translation}
+
+
+# ---- the comparison ---------------------------------------------------------------------------------
+
+
+def headline_figures(result: dict[str, Any]) -> dict[str, float]:
+    """The figures compared against the baseline: metric means, speeds, memory, data wait."""
+    figures = {name: stats["mean"] for name, stats in result["translation"]["summary"].items()}
+    figures |= {
+        "steps_per_second": result["train"]["steps_per_second"],
+        "voxels_per_second": result["translation"]["voxels_per_second"],
+        "train_peak_rss_mb": result["train"]["peak_rss_mb"],
+        "translate_peak_rss_mb": result["translation"]["peak_rss_mb"],
+    }
+    return figures
+
+
+def add_ratios(results: dict[str, dict[str, Any]]) -> None:
+    """Add ``<figure>_ratio_vs_bulk_density`` for every method when the baseline ran."""
+    if BASELINE not in results:
+        return
+    reference = headline_figures(results[BASELINE])
+    for result in results.values():
+        ratios = {}
+        for key, value in headline_figures(result).items():
+            base = reference.get(key)
+            ok = base not in (None, 0) and value is not None and math.isfinite(base) and math.isfinite(value)
+            ratios[f"{key}_ratio_vs_{BASELINE}"] = value / base if ok else None
+        result["ratios"] = ratios
+
+
+def paired_comparison(a: dict[str, Any], b: dict[str, Any], metric: str) -> dict[str, Any]:
+    """Method a vs b on one metric over the same test subjects: mean difference and per-subject wins of a."""
+    rows_b = {row["subject"]: row.get(metric) for row in b["translation"]["per_subject"]}
+    pairs = [(row.get(metric), rows_b.get(row["subject"])) for row in a["translation"]["per_subject"]]
+    pairs = [(x, y) for x, y in pairs if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
+    sign = 1.0 if metric in HIGHER_IS_BETTER else -1.0
+    wins = sum(1 for x, y in pairs if sign * (x - y) > 0)
+    mean_a = a["translation"]["summary"][metric]["mean"]
+    mean_b = b["translation"]["summary"][metric]["mean"]
+    return {
+        "mean_a": mean_a,
+        "mean_b": mean_b,
+        "a_better": bool(sign * (mean_a - mean_b) > 0),
+        "subjects_a_better": f"{wins}/{len(pairs)}",
+        "cis_overlap": _cis_overlap(a["translation"]["summary"][metric], b["translation"]["summary"][metric]),
+    }
+
+
+def _cis_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (a["ci_high"] < b["ci_low"] or b["ci_high"] < a["ci_low"])
+
+
+def checks(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The issue's requirements: pix2pix vs bulk density (MAE, bone Dice), vs the L1 U-Net; data wait < 10%."""
+    found: dict[str, Any] = {
+        "data_wait_below_10_percent": {
+            name: r["train"]["data_wait_fraction"] < MAX_DATA_WAIT_FRACTION for name, r in results.items()
+        }
+    }
+    for other in (BASELINE, "unet_l1"):
+        if "pix2pix" in results and other in results:
+            found[f"pix2pix_vs_{other}"] = {
+                metric: paired_comparison(results["pix2pix"], results[other], metric) for metric in METRICS
+            }
+    if "pix2pix" in results and BASELINE in results:
+        versus = found[f"pix2pix_vs_{BASELINE}"]
+        found["pix2pix_beats_bulk_density_on_mae_and_bone_dice"] = (
+            versus["mae_hu"]["a_better"] and versus["dice_bone"]["a_better"]
+        )
+    return found
+
+
+def environment(load_at_start: tuple[float, float, float]) -> dict[str, Any]:
+    """Versions, threads and machine load."""
+    import monai
+    import torch
+
+    return {
+        "load_average_at_start": [round(x, 2) for x in load_at_start],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "python": sys.version.split()[0],
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "device": "cpu",
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
+
+
+# ---- output -------------------------------------------------------------------------------------------
+
+
+def _fmt(stats: dict[str, Any] | None, digits: int) -> str:
+    if not stats or stats.get("mean") is None or not math.isfinite(stats["mean"]):
+        return "n/a"
+    return f"{stats['mean']:.{digits}f} ({stats['ci_low']:.{digits}f}-{stats['ci_high']:.{digits}f})"
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """A short markdown summary: one row per method."""
+    lines = [
+        f"# Translation benchmark ({report['budget_seconds']:g} s training budget per method, CPU)",
+        "",
+        f"Phantom heads, test split (n={report['test_subjects']}); mean (95% bootstrap CI). "
+        f"Load average at start {report['environment']['load_average_at_start'][0]}, "
+        f"torch {report['environment']['torch']}, {report['environment']['torch_threads']} threads.",
+        "",
+        "| method | MAE HU | PSNR dB | SSIM | bone Dice | MAE bone / soft / air HU | steps | steps/s "
+        "| voxels/s | peak RSS train / translate MB | data wait | MAE vs bulk |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, result in report["methods"].items():
+        summary, train = result["translation"]["summary"], result["train"]
+        tissue = " / ".join(
+            _fmt(summary.get(m), 0).split(" ")[0] for m in ("mae_hu_bone", "mae_hu_soft_tissue", "mae_hu_air")
+        )
+        ratio = result.get("ratios", {}).get(f"mae_hu_ratio_vs_{BASELINE}")
+        lines.append(
+            f"| {name} | {_fmt(summary.get('mae_hu'), 1)} | {_fmt(summary.get('psnr_db'), 2)} "
+            f"| {_fmt(summary.get('ssim'), 3)} | {_fmt(summary.get('dice_bone'), 3)} | {tissue} | {train['steps']} "
+            f"| {train['steps_per_second']:.2f} | {result['translation']['voxels_per_second']:,.0f} "
+            f"| {train['peak_rss_mb']:.0f} / {result['translation']['peak_rss_mb']:.0f} "
+            f"| {100 * train['data_wait_fraction']:.1f}% | {'n/a' if ratio is None else f'{ratio:.2f}'} |"
+        )
+    verdict = report["checks"].get("pix2pix_beats_bulk_density_on_mae_and_bone_dice")
+    if verdict is not None:
+        lines += ["", f"pix2pix beats bulk density on MAE and bone Dice: **{'yes' if verdict else 'no'}**"]
+    return "\n".join(lines) + "\n"
+
+
+def _strict(value: Any) -> Any:
+    """NaN / inf -> null so the JSON is strict."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    return value
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Benchmark every requested method (baseline first) and assemble the report."""
+    load_at_start = os.getloadavg()
+    started = time.perf_counter()
+    methods = sorted(args.methods, key=lambda name: name != BASELINE)
+    with tempfile.TemporaryDirectory(prefix="medgan-bench-") as scratch:
+        work_root = args.work_dir or Path(scratch)
+        results = {name: bench_method(name, args, work_root) for name in methods}
+    add_ratios(results)
+    test_subjects = len(json.loads(Path(args.datalist).read_text())["test"])
+    return {
+        "benchmark": "translation",
+        "smoke": args.smoke,
+        "budget_seconds": args.budget_seconds,
+        "budget_scheme": (
+            f"fixed time budget per method: steps = budget / seconds_per_step, seconds_per_step = mean engine "
+            f"step time (loader wait + train step + EMA) over {args.calibration_steps} calibration steps after "
+            f"{args.warmup_steps} warm-up steps of a throwaway run of the same config; at least {MIN_STEPS} steps. "
+            "The lr schedule runs to completion; validation, montages and checkpoints only at the end, their "
+            "time and the start-up (cache fill) outside the budget (see train.wall_seconds)."
+            + (f" Steps capped at {args.max_steps}." if args.max_steps else "")
+        ),
+        "max_steps": args.max_steps or None,
+        "memory_measurement": (
+            "each method trains (calibration + real run) in one child process and translates + evaluates in "
+            "another; peak_rss_mb is that child's ru_maxrss, rss_after_imports_mb its RSS before any work"
+        ),
+        "datalist": str(args.datalist),
+        "test_subjects": test_subjects,
+        "baseline": BASELINE,
+        "environment": environment(load_at_start),
+        "total_seconds": time.perf_counter() - started,
+        "methods": results,
+        "checks": checks(results),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--budget-seconds", type=float, default=None, help=f"training budget per method ({DEFAULT_BUDGET_S:g}; smoke 8)"
+    )
+    parser.add_argument("--methods", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS))
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help=f"results JSON ({RESULTS}); a .md table goes beside it"
+    )
+    parser.add_argument("--work-dir", type=Path, default=None, help="keep runs and outputs here (default: a temp dir)")
+    parser.add_argument("--datalist", type=Path, default=DATALIST, help="datalist with training and test splits")
+    parser.add_argument("--smoke", action="store_true", help="tiny networks and budget, for tests")
+    parser.add_argument("--warmup-steps", type=int, default=None, help=f"steps not timed ({WARMUP_STEPS}; smoke 2)")
+    parser.add_argument(
+        "--calibration-steps", type=int, default=None, help=f"timed steps ({CALIBRATION_STEPS}; smoke 5)"
+    )
+    parser.add_argument("--max-steps", type=int, default=None, help="cap on the calibrated steps (none; smoke 30)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads per child (0: torch's default; smoke 1)"
+    )
+    parser.add_argument("--worker", nargs=2, metavar=("STAGE", "SPEC"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    smoke_defaults = {"budget_seconds": 8.0, "warmup_steps": 2, "calibration_steps": 5, "max_steps": 30, "threads": 1}
+    full_defaults = {
+        "budget_seconds": DEFAULT_BUDGET_S,
+        "warmup_steps": WARMUP_STEPS,
+        "calibration_steps": CALIBRATION_STEPS,
+        "max_steps": 0,
+        "threads": 0,
+    }
+    for key, value in (smoke_defaults if args.smoke else full_defaults).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.datalist = args.datalist.resolve()
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    """Run the benchmark (or one child stage) and write the JSON and markdown results."""
+    args = parse_args(argv)
+    if args.worker:
+        worker_main(args.worker[0], Path(args.worker[1]))
+        return None
+    report = _strict(run_benchmark(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown_table(report)
+    args.out.with_suffix(".md").write_text(table)
+    print(table, flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    main()

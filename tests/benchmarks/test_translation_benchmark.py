@@ -1,0 +1,67 @@
+"""The translation benchmark runs end to end in smoke mode and writes a complete, strict JSON report."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "benchmarks" / "translation.py"
+
+
+def load_benchmark() -> ModuleType:
+    """Import the script from its path (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("translation_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_smoke_run_of_two_methods_writes_the_report(tmp_path: Path) -> None:
+    """bulk_density and a tiny pix2pix: trained to a 3 s budget, translated, scored, compared."""
+    bench = load_benchmark()
+    out = tmp_path / "results" / "translation.json"
+    bench.main(
+        [
+            "--smoke",
+            "--methods", "pix2pix", "bulk_density",
+            "--budget-seconds", "3",
+            "--out", str(out),
+            "--work-dir", str(tmp_path / "work"),
+        ]
+    )  # fmt: skip
+    report = json.loads(out.read_text())  # strict JSON: json.loads accepts NaN, so check below
+    assert report["smoke"] is True and report["budget_seconds"] == 3
+    assert "budget" in report["budget_scheme"] and "ru_maxrss" in report["memory_measurement"]
+    assert list(report["methods"]) == ["bulk_density", "pix2pix"]  # the baseline runs first
+    env = report["environment"]
+    assert env["torch"] and env["torch_threads"] >= 1 and len(env["load_average_at_start"]) == 3
+    for name, result in report["methods"].items():
+        train, translation = result["train"], result["translation"]
+        assert train["steps"] >= bench.MIN_STEPS and train["steps_per_second"] > 0
+        assert 0 <= train["data_wait_fraction"] <= 1 and train["calibration_seconds_per_step"] > 0
+        assert train["peak_rss_mb"] >= train["rss_after_imports_mb"] > 0
+        assert translation["volumes"] == report["test_subjects"] == 4
+        assert translation["voxels_per_second"] > 0 and translation["peak_rss_mb"] > 0
+        for metric in bench.METRICS:
+            stats = translation["summary"][metric]
+            assert stats["ci_low"] <= stats["mean"] <= stats["ci_high"], (name, metric)
+        assert len(translation["per_subject"]) == 4
+        ratios = result["ratios"]
+        assert ratios["mae_hu_ratio_vs_bulk_density"] > 0 and ratios["steps_per_second_ratio_vs_bulk_density"] > 0
+        assert (Path(train["run_dir"]) / "metrics.jsonl").is_file()
+    assert report["methods"]["bulk_density"]["ratios"]["mae_hu_ratio_vs_bulk_density"] == 1.0
+    versus = report["checks"]["pix2pix_vs_bulk_density"]
+    assert set(versus) == set(bench.METRICS) and versus["mae_hu"]["subjects_a_better"].endswith("/4")
+    assert isinstance(report["checks"]["pix2pix_beats_bulk_density_on_mae_and_bone_dice"], bool)
+    assert set(report["checks"]["data_wait_below_10_percent"]) == {"bulk_density", "pix2pix"}
+    assert "nan" not in out.read_text().lower() and "infinity" not in out.read_text().lower()
+    table = out.with_suffix(".md").read_text()
+    assert "| pix2pix |" in table and "| bulk_density |" in table
+    assert all(math.isfinite(v) for v in report["methods"]["pix2pix"]["ratios"].values() if v is not None)
