@@ -9,24 +9,12 @@ from medgan.io import read_volume
 from pipelines.demo import run_demo
 from pipelines.sample_data import make_sample_data
 
-TINY = [
-    "data.patch_size=[16,16,16]",
-    "inference.roi_size=[16,16,16]",
-    "model.generator.channels=[4,8]",
-    "model.generator.strides=[2]",
-    "model.discriminator.channels=4",
-    "model.discriminator.num_layers_d=2",
-    "train.batch_size=2",
-    "data.validation_volumes=1",
-    "train.ema_start_step=0",
-]
-
 
 @pytest.mark.slow
-def test_demo_trains_translates_scores_and_resumes(tmp_path):
+def test_demo_trains_translates_scores_and_resumes(tmp_path, tiny_pix2pix_overrides):
     make_sample_data(tmp_path / "data", subjects=6, shape=(32, 32, 32), lesion_fraction=0.5, seed=1, progress=False)
     datalist = tmp_path / "data" / "datalist.json"
-    result = run_demo(tmp_path / "demo", steps=2, quiet=True, datalist=datalist, overrides=TINY)
+    result = run_demo(tmp_path / "demo", steps=2, quiet=True, datalist=datalist, overrides=tiny_pix2pix_overrides)
 
     test_entries = json.loads(datalist.read_text())["test"]
     report = json.loads(result.report.report_path.read_text())
@@ -42,7 +30,7 @@ def test_demo_trains_translates_scores_and_resumes(tmp_path):
 
     checkpoint_files = sorted((result.run_dir / "checkpoints").rglob("*.safetensors"))
     mtimes = [path.stat().st_mtime_ns for path in checkpoint_files]
-    again = run_demo(tmp_path / "demo", steps=2, quiet=True, datalist=datalist, overrides=TINY)
+    again = run_demo(tmp_path / "demo", steps=2, quiet=True, datalist=datalist, overrides=tiny_pix2pix_overrides)
     assert again.run_dir == result.run_dir
     assert [path.stat().st_mtime_ns for path in checkpoint_files] == mtimes  # training was not redone
     manifest_lines = (result.pseudo_ct_dir / "manifest.jsonl").read_text().splitlines()

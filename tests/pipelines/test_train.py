@@ -89,7 +89,7 @@ def test_config_errors_name_the_key(tiny_config: Path, tmp_path: Path) -> None:
 
 @pytest.mark.ddp
 @pytest.mark.slow
-def test_torchrun_dash_m_medgan_trains_with_two_processes(tmp_path):
+def test_torchrun_dash_m_medgan_trains_with_two_processes(tmp_path, tiny_pix2pix_overrides):
     """`torchrun --nproc_per_node=2 -m medgan train` reaches the engine through the CLI; rank 0 reports."""
     repo = Path(__file__).resolve().parents[2]
     with socket.socket() as probe:
@@ -97,14 +97,7 @@ def test_torchrun_dash_m_medgan_trains_with_two_processes(tmp_path):
         port = probe.getsockname()[1]
     tiny = [
         "train.steps=2",
-        "data.patch_size=[16,16,16]",
-        "inference.roi_size=[16,16,16]",
-        "model.generator.channels=[4,8]",
-        "model.generator.strides=[2]",
-        "model.discriminator.channels=4",
-        "model.discriminator.num_layers_d=2",
-        "train.batch_size=2",
-        "data.validation_volumes=1",
+        *tiny_pix2pix_overrides,
         f"data.datalist={repo / 'sample_data' / 'datalist.json'}",
     ]
     command = [
