@@ -11,6 +11,7 @@ trace, so ``.inverse()`` / ``monai.transforms.Invertd`` undo the mapping exactly
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
@@ -100,9 +101,9 @@ class ScaleToNetworkd(MapTransform, InvertibleTransform):
         super().__init__(keys, allow_missing_keys)
         self.clip = clip
 
+    @abstractmethod
     def window_for(self, volume: torch.Tensor) -> IntensityWindow:
         """The window that maps this volume to the network range."""
-        raise NotImplementedError
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         """Map every key to [-1, 1] and record the window used."""

@@ -13,6 +13,7 @@ Losses are computed in float32 even under bf16 autocast.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import torch
@@ -35,16 +36,16 @@ def discriminator_logits(output: DiscriminatorOutput) -> torch.Tensor:
     return logits.float()
 
 
-class AdversarialLoss(nn.Module):
+class AdversarialLoss(nn.Module, ABC):
     """Base of the adversarial objectives: a discriminator loss and a generator loss on raw logits."""
 
+    @abstractmethod
     def discriminator_loss(self, real_output: DiscriminatorOutput, fake_output: DiscriminatorOutput) -> torch.Tensor:
         """Loss the discriminator minimises: score real patches real and fake patches fake (averaged, / 2)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def generator_loss(self, fake_output: DiscriminatorOutput) -> torch.Tensor:
         """Loss the generator minimises: make the discriminator score its output as real."""
-        raise NotImplementedError
 
 
 class LeastSquaresAdversarialLoss(AdversarialLoss):
