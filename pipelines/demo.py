@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medgan.errors import ConfigError
-from medgan.training.checkpoint import latest_checkpoint
-from medgan.training.trained_run import CHECKPOINTS_DIR
+from medgan.training.run_layout import RunLayout
 from pipelines.evaluate_translation import TranslationReport, evaluate_translation
 from pipelines.sample_data import make_sample_data
 from pipelines.train import run_training
@@ -67,7 +66,7 @@ def _train(run_dir: Path, datalist: Path, steps: int | None, quiet: bool, extra_
     overrides = [f"data.datalist={datalist}", *extra_overrides]
     if steps is not None:
         overrides.append(f"train.steps={steps}")
-    resume = latest_checkpoint(run_dir / CHECKPOINTS_DIR) is not None
+    resume = RunLayout(run_dir).has_checkpoints()
     return run_training(DEMO_CONFIG, run_dir=run_dir, resume=resume, overrides=overrides, quiet=quiet)
 
 

@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from medgan.data.body import body_mask, complete_label_key
 from medgan.data.datalist import load_datalist
 from medgan.errors import InputError
-from medgan.evaluation import aggregate_metrics, body_mask_from_ct, save_montage, translation_metrics
+from medgan.evaluation import aggregate_metrics, body_mask_from_ct, translation_metrics
 from medgan.io import atomic_write_text, read_volume
 from medgan.jobs.manifest import merge_manifests
+from medgan.viz import save_montage
 
 MONTAGE_SUBJECTS = 3
 CT_WINDOW_HU = (-1000.0, 1500.0)
@@ -71,11 +73,10 @@ def _outputs_by_input(translated_dir: Path) -> dict[str, Path]:
     return outputs
 
 
-def _body_mask(entry: dict[str, Any], ct_hu: np.ndarray) -> np.ndarray:
+def _body_mask(entry: dict[str, Any], ct_hu: np.ndarray, labels_key: str | None) -> np.ndarray:
     """The labelled head when the datalist has a tissue label map, else the CT's body outline."""
-    labels_path = entry.get("labels")
-    if labels_path:
-        return read_volume(labels_path).numpy()[0] > 0
+    if labels_key:
+        return body_mask(ct_hu, labels=read_volume(entry[labels_key]).numpy()[0]).numpy() > 0
     return body_mask_from_ct(ct_hu)
 
 
@@ -86,6 +87,7 @@ def evaluate_translation(
     split: str = "test",
     source_key: str = "mri",
     target_key: str = "ct",
+    labels_key: str | None = "labels",
     report_path: str | Path | None = None,
 ) -> TranslationReport:
     """Score every translated output of ``split`` against the datalist's ``target_key`` scan.
@@ -93,9 +95,12 @@ def evaluate_translation(
     Writes ``report_path`` (default ``<translated_dir>/evaluation.json``) and a montage
     PNG beside it. Entries of the split with no finished translation are an error that
     names them (translate them first), so a report never silently covers fewer subjects.
+    The body is the ``labels_key`` label map when every entry has one (the training rule,
+    :mod:`medgan.data.body`), else the CT above -500 HU.
     """
     translated_dir = Path(translated_dir)
     entries = load_datalist(datalist, split, require_keys=(source_key, target_key))
+    labels_key = complete_label_key(labels_key, entries)
     outputs = _outputs_by_input(translated_dir)
     missing = [str(entry[source_key]) for entry in entries if str(Path(entry[source_key]).resolve()) not in outputs]
     if missing:
@@ -115,7 +120,7 @@ def evaluate_translation(
                 path=output_path,
                 fix="translate the source of this datalist entry again (outputs must be on the input grid)",
             )
-        metrics = translation_metrics(pseudo_ct_hu, ct_hu, _body_mask(entry, ct_hu))
+        metrics = translation_metrics(pseudo_ct_hu, ct_hu, _body_mask(entry, ct_hu, labels_key))
         subject = str(entry.get("subject", Path(output_path).name))
         per_subject.append({"subject": subject, "output": str(output_path), **metrics})
         if index < MONTAGE_SUBJECTS:

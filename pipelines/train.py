@@ -19,11 +19,11 @@ from medgan.config.loader import config_to_yaml, load_config, save_resolved_conf
 from medgan.config.schema import ExperimentConfig
 from medgan.errors import TrainingError
 from medgan.methods import get_method
-from medgan.training.checkpoint import latest_checkpoint
-from medgan.training.data import PatchStream, load_validation_volumes
+from medgan.methods.capabilities import capabilities_of
 from medgan.training.distributed import DistributedContext, init_distributed, shutdown_distributed
 from medgan.training.engine import Trainer, count_parameters
-from medgan.training.trained_run import CHECKPOINTS_DIR, CONFIG_FILE
+from medgan.training.health import health_summary
+from medgan.training.run_layout import CONFIG_FILE, RunLayout
 
 RUNS_ROOT = Path("runs")
 
@@ -61,14 +61,20 @@ def dry_run_report(config: ExperimentConfig) -> str:
     """Validate data and networks without training; return the report text."""
     method = get_method(config.method)(config)
     networks = method.build_networks()
-    stream = PatchStream(config, method.pairing, cache_dir=None)
-    draw = stream[0]
-    validation = load_validation_volumes(config)
-    lines = ["resolved config:", config_to_yaml(config).rstrip(), "", f"method: {config.method} ({method.pairing})"]
+    draw = method.training_stream(cache_dir=None)[0]
+    validation = method.validation_set()
+    capabilities = ", ".join(capabilities_of(method)) or "none"
+    lines = ["resolved config:", config_to_yaml(config).rstrip(), "", f"method: {config.method} (can: {capabilities})"]
     lines += [f"  {name}: {count:,} parameters" for name, count in count_parameters(networks).items()]
-    phases = ", ".join(f"{phase.name} (trains {'+'.join(phase.trains)})" for phase in method.phases())
+    phases = ", ".join(
+        f"{phase.name} (trains {'+'.join(phase.trains)}, optimizer {phase.optimizer_key}"
+        + (f", every {phase.interval} steps)" if phase.interval > 1 else ")")
+        for phase in method.phases()
+    )
     lines.append(f"  phases: {phases}")
-    shapes = ", ".join(f"{key} {tuple(value.shape)}" for key, value in draw.items())
+    shapes = ", ".join(
+        f"{key} {tuple(value.shape)} {str(value.dtype).replace('torch.', '')}" for key, value in draw.items()
+    )
     lines.append(f"data: one draw gives {shapes}; {len(validation)} validation volume(s) checked")
     lines.append("dry run: nothing trained")
     return "\n".join(lines)
@@ -101,16 +107,18 @@ def run_training(
     try:
         chosen = Path(run_dir) if run_dir else default_run_dir(config_path, resume=resume)
         chosen = _agree_on_run_dir(chosen, context)
-        if resume and not (chosen / CONFIG_FILE).is_file():
+        layout = RunLayout(chosen)
+        if resume and not layout.config.is_file():
             raise TrainingError("--resume given but this is not a run folder", path=chosen, fix="check --run-dir")
-        if not resume and latest_checkpoint(chosen / CHECKPOINTS_DIR) is not None:
-            raise TrainingError(
-                "this run folder already has checkpoints", path=chosen, fix="pass --resume, or choose a new --run-dir"
-            )
+        if not resume:
+            layout.require_fresh()
         if context.is_main:
             chosen.mkdir(parents=True, exist_ok=True)
-            save_resolved_config(config, chosen / CONFIG_FILE)
+            save_resolved_config(config, layout.config)
         trainer = Trainer(config, chosen, context, resume=resume, quiet=quiet)
-        return trainer.fit()
+        run = trainer.fit()
+        if context.is_main:
+            print(health_summary(layout.health), flush=True)
+        return run
     finally:
         shutdown_distributed(context)

@@ -21,6 +21,8 @@ import yaml
 from medgan.config.loader import resolve_output_path
 from medgan.config.schema import ExperimentConfig
 from medgan.data.datalist import SPLITS, load_datalist, read_datalist_json
+from medgan.data.presets import get_preset
+from medgan.devices import resolve_device
 from medgan.errors import ConfigError, OutputPathError
 from medgan.inference import SlidingWindowSettings, Translator, VolumeTranslator
 from medgan.io import atomic_write_text, write_dicom_series, write_nifti
@@ -30,20 +32,6 @@ from medgan.training import load_trained_run
 LOG = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = ("nifti", "dicom")
-_DICOM_MODALITY = {"ct": "CT", "mri": "MR", "mr": "MR"}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; otherwise the named torch device (ConfigError if unknown)."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"unknown device {device!r}", fix="use auto, cpu, cuda or cuda:N") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for but CUDA is not available", fix="use --device cpu")
-    return resolved
 
 
 def expand_inputs(inputs: Sequence[str | Path], *, source_key: str, split: str | None = None) -> list[Path]:
@@ -113,14 +101,11 @@ def plan_translate_items(
     ]
 
 
-def _check_output_format(output_format: str, target_modality: str) -> str:
+def _dicom_modality(output_format: str, target_modality: str) -> str | None:
+    """Check ``output_format``; the DICOM Modality code DICOM outputs are written with (None for NIfTI)."""
     if output_format not in OUTPUT_FORMATS:
         raise ConfigError(f"unknown output format {output_format!r}", fix=f"use one of: {', '.join(OUTPUT_FORMATS)}")
-    if output_format == "dicom" and target_modality.lower() not in _DICOM_MODALITY:
-        raise ConfigError(
-            f"no DICOM modality is known for target {target_modality!r}", fix="write --format nifti instead"
-        )
-    return output_format
+    return get_preset(target_modality).dicom_modality if output_format == "dicom" else None
 
 
 def translate_inputs(
@@ -146,7 +131,7 @@ def translate_inputs(
     any item failed.
     """
     target_modality = config.data.target_modality
-    _check_output_format(output_format, target_modality)
+    dicom_modality = _dicom_modality(output_format, target_modality)
     shard_spec = parse_shard(shard)
     out_dir = Path(out_dir).absolute()
     if out_dir.exists() and not out_dir.is_dir():
@@ -169,8 +154,7 @@ def translate_inputs(
             write_nifti(volume, item.output_path)
         else:
             reference = volume.meta if volume.meta.get("source_format") == "dicom" else None
-            modality = _DICOM_MODALITY[target_modality.lower()]
-            write_dicom_series(volume, item.output_path, modality=modality, reference=reference, overwrite=True)
+            write_dicom_series(volume, item.output_path, modality=dicom_modality, reference=reference, overwrite=True)
 
     return run_job(
         items,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,13 +83,27 @@ def apply_overrides(raw_config: Mapping[str, Any], overrides: Iterable[str]) -> 
     return merged
 
 
-def _describe_validation_error(err: ValidationError, path: Path | None) -> ConfigError:
-    """Turn pydantic's error list into one message naming each bad key."""
+def describe_validation_error(
+    err: ValidationError,
+    path: Path | None,
+    *,
+    prefix: str = "",
+    unknown_key_hint: Callable[[str], str] | None = None,
+) -> ConfigError:
+    """Turn pydantic's error list into one ConfigError naming each bad key.
+
+    ``prefix`` is prepended to every key (a section validated on its own, e.g.
+    ``model``); ``unknown_key_hint(leaf_key)`` may add a sentence to an unknown key
+    (e.g. which method that key belongs to).
+    """
     lines = []
     for item in err.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        parts = [prefix] if prefix else []
+        parts += [str(part) for part in item["loc"]]
+        key = ".".join(parts) or "(top level)"
         if item["type"] == "extra_forbidden":
-            lines.append(f"unknown key '{key}'")
+            hint = unknown_key_hint(str(item["loc"][-1])) if unknown_key_hint and item["loc"] else ""
+            lines.append(f"unknown key '{key}'" + (f" {hint}" if hint else ""))
         elif item["type"] == "missing":
             lines.append(f"missing required key '{key}'")
         else:
@@ -106,7 +120,11 @@ def validate_config(raw_config: Mapping[str, Any], schema: type[SchemaT], *, pat
     try:
         return schema.model_validate(dict(raw_config))
     except ValidationError as err:
-        raise _describe_validation_error(err, path) from None
+        raise describe_validation_error(err, path) from None
+    except ConfigError as err:  # raised by a schema's own checks, which do not know the file
+        if err.path is not None or path is None:
+            raise
+        raise ConfigError(err.problem, path=path, fix=err.fix) from None
 
 
 def load_config(path: str | Path, schema: type[SchemaT], overrides: Iterable[str] = ()) -> SchemaT:

@@ -1,19 +1,23 @@
-"""The experiment config: one typed schema for every training method.
+"""The experiment config: shared sections (data, train, inference) and the method's own ``model`` options.
 
-Why one schema: the engine, the CLI (`--set train.steps=20`) and the run folder
-treat every method alike; a method reads the knobs it needs from ``model`` and
-ignores the others (e.g. pix2pix ignores ``lambda_cycle``). Every key has a
-description, so ``ExperimentConfig.model_json_schema()`` documents the file.
+Why split this way: the engine, the CLI (`--set train.steps=20`) and the run
+folder treat every method alike through ``data`` / ``train`` / ``inference``,
+while ``model`` belongs to the method named by ``method`` and is validated
+against that method's options model, so a knob of another method is an error
+rather than a silently ignored key. Every key has a description.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
-from medgan.config.loader import StrictModel
+from medgan.config.loader import StrictModel, describe_validation_error
+from medgan.errors import ConfigError
+from medgan.methods.base import MethodOptions, get_method, methods_with_option
 
 Triple = tuple[int, int, int]
 
@@ -68,57 +72,27 @@ class DataConfig(StrictModel):
     )
 
 
-class LossConfig(StrictModel):
-    """Loss weights and kinds shared by every method (each method uses the ones it needs)."""
+class HealthConfig(StrictModel):
+    """Thresholds of the training-health verdicts (medgan.training.health), checked per log interval."""
 
-    adversarial: Literal["lsgan", "hinge", "nonsaturating"] = Field(
-        "lsgan", description="Adversarial loss: least squares (default), hinge or non-saturating BCE."
+    d_accuracy_max: float = Field(
+        0.95, gt=0.5, le=1.0, description="D accuracy above this (real vs generated) counts as D dominating."
     )
-    lambda_adv: float = Field(
-        1.0, ge=0.0, description="Weight of the generator's adversarial loss; 0 trains an L1-only generator (no D)."
-    )
-    lambda_l1: float = Field(100.0, ge=0.0, description="Weight of the paired L1 loss (pix2pix).")
-    body_only_l1: bool = Field(
-        True, description="Weight the paired L1 by the body mask (voxels outside get background_l1_weight)."
-    )
-    background_l1_weight: float = Field(
+    d_loss_ratio_min: float = Field(
         0.1,
         ge=0.0,
+        lt=1.0,
+        description="D loss below this fraction of its chance level (D guessing) counts as D dominating.",
+    )
+    diversity_ratio_min: float = Field(
+        0.25,
+        ge=0.0,
         le=1.0,
-        description="With body_only_l1: relative L1 weight of voxels outside the body (0 = body only; a small "
-        "weight still teaches the generator to output air around the head).",
+        description="Generated batch diversity below this fraction of the real batch's counts as collapsing.",
     )
-    lambda_cycle: float = Field(10.0, ge=0.0, description="Weight of the cycle-consistency L1 (cyclegan).")
-    lambda_identity: float = Field(
-        0.5, ge=0.0, description="Identity loss weight, as a fraction of lambda_cycle (cyclegan)."
+    patience: int = Field(
+        3, ge=1, description="Log intervals in a row a condition must hold before its verdict is given."
     )
-    pool_size: int = Field(50, ge=0, description="History pool of generated images shown to D (cyclegan; 0 = off).")
-
-
-class ModelConfig(StrictModel):
-    """The networks (as network-registry specs) and the losses."""
-
-    generator: dict[str, Any] = Field(
-        default_factory=lambda: {
-            "name": "unet3d",
-            "channels": [16, 32, 64, 128],
-            "strides": [2, 2, 2],
-            "num_res_units": 1,
-        },
-        description="Generator spec for medgan.models.build_network: {name: ..., constructor args}.",
-    )
-    discriminator: dict[str, Any] = Field(
-        default_factory=lambda: {"name": "patchgan3d", "channels": 16, "num_layers_d": 3},
-        description="Discriminator spec for medgan.models.build_network; input channels are set by the method.",
-    )
-    losses: LossConfig = Field(default_factory=LossConfig, description="Loss kinds and weights.")
-
-    @field_validator("generator", "discriminator")
-    @classmethod
-    def _spec_has_name(cls, spec: dict[str, Any]) -> dict[str, Any]:
-        if "name" not in spec:
-            raise ValueError("a network spec needs a `name` key (a medgan.models registry name)")
-        return spec
 
 
 class TrainConfig(StrictModel):
@@ -127,9 +101,10 @@ class TrainConfig(StrictModel):
     steps: int = Field(2000, ge=1, description="Total optimisation steps (one step runs every due phase once).")
     batch_size: int = Field(4, ge=1, description="Patches per step per process.")
     seed: int = Field(0, description="Seed of every random choice (init, patches, augmentation).")
-    lr: dict[str, float] = Field(
-        default_factory=lambda: {"G": 2e-4, "D": 2e-4},
-        description="Learning rate per update phase (keys are the method's phase names, e.g. G and D).",
+    lr: dict[str, float] | None = Field(
+        None,
+        description="Learning rate per optimizer: exactly the method's optimizer names (e.g. G and D); "
+        "null gives every optimizer the method's default.",
     )
     betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas for every optimizer.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay for every optimizer.")
@@ -162,11 +137,12 @@ class TrainConfig(StrictModel):
     )
     restore_lr_factor: float = Field(0.5, gt=0.0, le=1.0, description="lr multiplier applied at each restore.")
     max_restores: int = Field(3, ge=0, description="Restores allowed before the run stops with an error.")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="Training-health verdict thresholds.")
 
     @field_validator("lr")
     @classmethod
-    def _positive_lrs(cls, lr: dict[str, float]) -> dict[str, float]:
-        bad = {key: value for key, value in lr.items() if value <= 0}
+    def _positive_lrs(cls, lr: dict[str, float] | None) -> dict[str, float] | None:
+        bad = {key: value for key, value in (lr or {}).items() if value <= 0}
         if bad:
             raise ValueError(f"learning rates must be > 0, got {bad}")
         return lr
@@ -182,19 +158,79 @@ class InferenceConfig(StrictModel):
 
 
 class ExperimentConfig(StrictModel):
-    """A training experiment: which method, on which data, with which networks, trained how."""
+    """A training experiment: which method, on which data, with which networks, trained how.
+
+    ``model`` is validated against the options model of the method named by
+    ``method`` (each method declares its own), so a key that method does not read
+    is an error naming the key and the method, and the saved ``config.yaml`` holds
+    only what the method reads. The config check then builds the method, which
+    refuses combinations it cannot train (e.g. a patch smaller than a network
+    accepts), and fills or checks ``train.lr`` against the method's optimizers.
+    """
 
     method: str = Field("pix2pix", description="Training method (registry name: pix2pix, cyclegan, ...).")
     data: DataConfig = Field(default_factory=DataConfig, description="Data and patch sampling.")
-    model: ModelConfig = Field(default_factory=ModelConfig, description="Networks and losses.")
+    model: SerializeAsAny[MethodOptions] = Field(
+        default_factory=MethodOptions,
+        description="The method's options (networks, losses): see the method's options model.",
+    )
     train: TrainConfig = Field(default_factory=TrainConfig, description="The training loop.")
     inference: InferenceConfig = Field(default_factory=InferenceConfig, description="Sliding-window inference.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _method_options(cls, raw: Any) -> Any:
+        if not isinstance(raw, Mapping):
+            return raw
+        raw = dict(raw)
+        method_name = raw.get("method", cls.model_fields["method"].default)
+        if not isinstance(method_name, str):
+            return raw  # the field's own validation reports the type
+        options_model = get_method(method_name).options_model
+        model = raw.get("model")
+        if isinstance(model, options_model):
+            return raw
+        if model is not None and not isinstance(model, Mapping | MethodOptions):
+            raise ConfigError(
+                f"the model section must be a mapping, got {type(model).__name__}",
+                fix="write model: {generator: {...}, ...}",
+            )
+        if isinstance(model, MethodOptions):
+            model = model.model_dump()
+        try:
+            raw["model"] = options_model.model_validate(dict(model or {}))
+        except ValidationError as err:
+            raise describe_validation_error(
+                err, None, prefix="model", unknown_key_hint=lambda key: _foreign_option_hint(key, method_name)
+            ) from None
+        return raw
+
     @model_validator(mode="after")
-    def _batch_fits_patches(self) -> ExperimentConfig:
+    def _method_accepts_config(self) -> ExperimentConfig:
         if self.train.batch_size % self.data.samples_per_volume:
             raise ValueError(
                 f"train.batch_size ({self.train.batch_size}) must be a multiple of data.samples_per_volume "
                 f"({self.data.samples_per_volume})"
             )
+        method = get_method(self.method)(self)
+        optimizers = method.optimizer_names()
+        if self.train.lr is None:
+            self.train.lr = {name: method.default_lr for name in optimizers}
+        elif set(self.train.lr) != set(optimizers):
+            missing = sorted(set(optimizers) - set(self.train.lr))
+            extra = sorted(set(self.train.lr) - set(optimizers))
+            problem = f"train.lr must name exactly the optimizers of method {self.method!r}: {list(optimizers)}"
+            details = ([f"missing {missing}"] if missing else []) + ([f"not an optimizer: {extra}"] if extra else [])
+            raise ConfigError(
+                f"{problem} ({'; '.join(details)})",
+                fix="set train.lr to {" + ", ".join(f"{name}: {method.default_lr:g}" for name in optimizers) + "}",
+            )
+        method.check_config()
         return self
+
+
+def _foreign_option_hint(key: str, method_name: str) -> str:
+    """`(method pix2pix has no such option; it is an option of cyclegan)`, or the first half alone."""
+    owners = [name for name in methods_with_option(key) if name != method_name]
+    hint = f"(method {method_name!r} has no such option"
+    return hint + (f"; it is an option of {', '.join(owners)})" if owners else ")")

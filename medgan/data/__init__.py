@@ -17,7 +17,7 @@ from medgan.data.intensity import (
     ScaleToNetworkd,
     percentile_window,
 )
-from medgan.data.presets import PRESETS, ModalityPreset, get_preset
+from medgan.data.presets import PRESETS, ModalityPreset, canonical_modality, get_preset
 from medgan.data.transforms import (
     BODY_MASK_KEY,
     BodyCropd,
@@ -46,6 +46,7 @@ __all__ = [
     "build_paired_dataset",
     "build_transforms",
     "build_unpaired_dataset",
+    "canonical_modality",
     "get_preset",
     "invert_to_source",
     "load_datalist",

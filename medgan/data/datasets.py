@@ -77,6 +77,26 @@ def build_paired_dataset(
     return build_dataset(entries, transform, cache, cache_dir, num_workers=num_workers)
 
 
+REDRAWS = 8  # tries to draw another subject before accepting the same one
+
+
+def draw_other_subject(
+    rng: np.random.Generator, candidates: int, subjects: Sequence[str], avoid: str | None, redraws: int = REDRAWS
+) -> int:
+    """An index in ``range(candidates)`` whose subject differs from ``avoid`` where possible.
+
+    The one unpaired-pairing rule: draw uniformly, redraw up to ``redraws`` times
+    while the subject is ``avoid`` (a subject is never paired with itself unless
+    the set leaves little choice).
+    """
+    index = int(rng.integers(candidates))
+    for _ in range(redraws):
+        if avoid is None or subjects[index] != avoid or len(set(subjects)) < 2:
+            break
+        index = int(rng.integers(candidates))
+    return index
+
+
 class UnpairedDataset(TorchDataset):
     """Items ``{source_key: ..., target_key: ...}`` from two datasets at independent random indices.
 
@@ -119,12 +139,10 @@ class UnpairedDataset(TorchDataset):
         """The (source, target) dataset indices that item ``index`` joins this epoch."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         source_index = int(rng.integers(len(self.source)))
-        target_index = int(rng.integers(len(self.target)))
-        source_subject = self._subject(self.source, source_index)
-        for _ in range(self.redraws):
-            if source_subject is None or self._subject(self.target, target_index) != source_subject:
-                break
-            target_index = int(rng.integers(len(self.target)))
+        target_subjects = [self._subject(self.target, index) or f"#{index}" for index in range(len(self.target))]
+        target_index = draw_other_subject(
+            rng, len(self.target), target_subjects, self._subject(self.source, source_index), self.redraws
+        )
         return source_index, target_index
 
     def _subject(self, dataset: Dataset, index: int) -> str | None:

@@ -38,6 +38,8 @@ class ModalityPreset:
     HU); ``None`` means the window is measured per volume (MRI percentiles), so
     mapping back needs the window recorded when the volume was mapped in.
     ``body_threshold`` is in network range: voxels above it are body, not background.
+    ``dicom_modality`` is the DICOM Modality (0008,0060) code written on a series of
+    this modality ("CT", "MR").
     """
 
     name: str
@@ -45,6 +47,7 @@ class ModalityPreset:
     fixed_window: IntensityWindow | None
     window_of_volume: Callable[[torch.Tensor], IntensityWindow]
     body_threshold: float
+    dicom_modality: str
     target_spacing: tuple[float, float, float] | None = (1.0, 1.0, 1.0)
     image_interpolation: str = "bilinear"
     label_interpolation: str = "nearest"
@@ -106,6 +109,7 @@ PRESETS: dict[str, ModalityPreset] = {
         window_of_volume=partial(_fixed, _CT_WINDOW),
         # -500 HU: well above noisy air (~-1000), below every soft tissue (fat ~-100).
         body_threshold=float(_CT_WINDOW.to_network(torch.tensor(-500.0))),
+        dicom_modality="CT",
     ),
     "mri": ModalityPreset(
         name="mri",
@@ -114,19 +118,28 @@ PRESETS: dict[str, ModalityPreset] = {
         window_of_volume=partial(percentile_window, lower=MRI_PERCENTILES[0], upper=MRI_PERCENTILES[1]),
         # 10 % of the robust range: above background noise, below dark tissue such as CSF on T1.
         body_threshold=-0.8,
+        dicom_modality="MR",
     ),
 }
 """Known presets by lower-case name; add an entry here to support a new modality."""
 
-_ALIASES = {"mr": "mri"}  # DICOM Modality tag spelling
+_ALIASES = {"mr": "mri"}  # other spellings of a preset's name, e.g. the DICOM Modality code
 
 
-def get_preset(modality: str) -> ModalityPreset:
-    """The preset for a modality name (case-insensitive: "ct", "mri"; DICOM's "MR" works too)."""
+def canonical_modality(modality: str) -> str:
+    """The preset name a modality is spelled as: case-insensitive, aliases applied ("MR" -> "mri").
+
+    Raises :class:`ConfigError` listing the known modalities when there is no preset for it.
+    """
     name = _ALIASES.get(modality.lower(), modality.lower()) if isinstance(modality, str) else modality
     if name not in PRESETS:
         raise ConfigError(
             f"unknown modality {modality!r}",
             fix=f"use one of: {', '.join(sorted(PRESETS))}",
         )
-    return PRESETS[name]
+    return name
+
+
+def get_preset(modality: str) -> ModalityPreset:
+    """The preset for a modality name (case-insensitive: "ct", "mri"; DICOM's "MR" works too)."""
+    return PRESETS[canonical_modality(modality)]

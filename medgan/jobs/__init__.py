@@ -5,7 +5,6 @@ sorted and split into shards, each finished item is recorded in an fsynced
 manifest line, re-runs skip what is done, and one bad input never stops the job.
 """
 
-from medgan.jobs.hashing import sha256_file, sha256_path
 from medgan.jobs.manifest import ManifestRecord, ManifestWriter, manifest_files, merge_manifests, read_manifest
 from medgan.jobs.naming import input_stem, sanitize_name, unique_output_names
 from medgan.jobs.runner import (
@@ -37,8 +36,6 @@ __all__ = [
     "run_job",
     "sanitize_name",
     "select_shard",
-    "sha256_file",
-    "sha256_path",
     "shard_from_environment",
     "summarize_job",
     "unique_output_names",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from medgan.errors import MedganError
-from medgan.jobs.hashing import sha256_path
+from medgan.io.hashing import sha256_path
 from medgan.jobs.manifest import ManifestRecord, ManifestWriter, merge_manifests
 from medgan.jobs.progress import ItemProgress
 from medgan.jobs.sharding import ShardSpec, resolve_shard, select_shard

@@ -6,7 +6,9 @@ from medgan.losses.adversarial import (
     HingeAdversarialLoss,
     LeastSquaresAdversarialLoss,
     NonSaturatingAdversarialLoss,
+    batch_diversity,
     build_adversarial_loss,
+    discriminator_health,
     discriminator_logits,
 )
 from medgan.losses.reconstruction import masked_l1
@@ -17,7 +19,9 @@ __all__ = [
     "HingeAdversarialLoss",
     "LeastSquaresAdversarialLoss",
     "NonSaturatingAdversarialLoss",
+    "batch_diversity",
     "build_adversarial_loss",
+    "discriminator_health",
     "discriminator_logits",
     "masked_l1",
 ]

@@ -13,6 +13,7 @@ Losses are computed in float32 even under bf16 autocast.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
@@ -37,7 +38,21 @@ def discriminator_logits(output: DiscriminatorOutput) -> torch.Tensor:
 
 
 class AdversarialLoss(nn.Module, ABC):
-    """Base of the adversarial objectives: a discriminator loss and a generator loss on raw logits."""
+    """Base of the adversarial objectives: a discriminator loss and a generator loss on raw logits.
+
+    For training health each loss also states its *chance level* (the discriminator
+    loss when D cannot tell real from fake and outputs the same for both), the
+    output value that separates "real" from "fake" decisions, and the scale in
+    which D's mean outputs are reported.
+    """
+
+    chance_loss: float = 1.0
+    decision_threshold: float = 0.0
+    output_scale: str = "raw logit"
+
+    def reported_output(self, logits: torch.Tensor) -> torch.Tensor:
+        """D's output in the reported scale (identity except where a probability is more telling)."""
+        return logits
 
     @abstractmethod
     def discriminator_loss(self, real_output: DiscriminatorOutput, fake_output: DiscriminatorOutput) -> torch.Tensor:
@@ -50,6 +65,10 @@ class AdversarialLoss(nn.Module, ABC):
 
 class LeastSquaresAdversarialLoss(AdversarialLoss):
     """LSGAN (Mao et al. 2017): mean squared distance of the logits to 1 (real) / 0 (fake)."""
+
+    chance_loss = 0.25  # D outputs 0.5 for everything: 0.5 * (0.25 + 0.25)
+    decision_threshold = 0.5
+    output_scale = "least-squares output (1 = real, 0 = fake)"
 
     def __init__(self) -> None:
         super().__init__()
@@ -70,6 +89,10 @@ class LeastSquaresAdversarialLoss(AdversarialLoss):
 class HingeAdversarialLoss(AdversarialLoss):
     """Hinge loss (Lim & Ye 2017; SAGAN / BigGAN): margins on the raw logits."""
 
+    chance_loss = 1.0  # D outputs 0 for everything: 0.5 * (1 + 1)
+    decision_threshold = 0.0
+    output_scale = "raw logit (> 0 = real)"
+
     def discriminator_loss(self, real_output: DiscriminatorOutput, fake_output: DiscriminatorOutput) -> torch.Tensor:
         """0.5 * (E[relu(1 - D(real))] + E[relu(1 + D(fake))])."""
         real_term = F.relu(1.0 - discriminator_logits(real_output)).mean()
@@ -84,6 +107,14 @@ class HingeAdversarialLoss(AdversarialLoss):
 class NonSaturatingAdversarialLoss(AdversarialLoss):
     """The original GAN loss with the non-saturating generator objective, in softplus form."""
 
+    chance_loss = math.log(2.0)  # D outputs 0 (p = 0.5) for everything
+    decision_threshold = 0.0
+    output_scale = "probability of real (sigmoid of the logit)"
+
+    def reported_output(self, logits: torch.Tensor) -> torch.Tensor:
+        """sigmoid(logit): D's probability that the input is real."""
+        return torch.sigmoid(logits)
+
     def discriminator_loss(self, real_output: DiscriminatorOutput, fake_output: DiscriminatorOutput) -> torch.Tensor:
         """0.5 * (E[softplus(-D(real))] + E[softplus(D(fake))]) = BCE-with-logits on real=1, fake=0."""
         real_term = F.softplus(-discriminator_logits(real_output)).mean()
@@ -93,6 +124,43 @@ class NonSaturatingAdversarialLoss(AdversarialLoss):
     def generator_loss(self, fake_output: DiscriminatorOutput) -> torch.Tensor:
         """E[softplus(-D(fake))] = -E[log sigmoid(D(fake))]."""
         return F.softplus(-discriminator_logits(fake_output)).mean()
+
+
+def discriminator_health(
+    loss: AdversarialLoss,
+    d_loss: torch.Tensor,
+    real_output: DiscriminatorOutput,
+    fake_output: DiscriminatorOutput,
+) -> dict[str, torch.Tensor]:
+    """Health statistics of one discriminator update, as detached tensors (``health/...`` keys).
+
+    ``d_real`` / ``d_fake``: D's mean output on real / generated inputs in the loss's
+    reported scale; ``d_accuracy``: the share of patch decisions D gets right (real
+    above the decision threshold, fake below); ``d_loss_ratio``: D's loss over its
+    chance level (1 = guessing, near 0 = D wins outright).
+    """
+    real_logits = discriminator_logits(real_output).detach()
+    fake_logits = discriminator_logits(fake_output).detach()
+    correct_real = (real_logits > loss.decision_threshold).float().mean()
+    correct_fake = (fake_logits <= loss.decision_threshold).float().mean()
+    return {
+        "health/d_real": loss.reported_output(real_logits).mean(),
+        "health/d_fake": loss.reported_output(fake_logits).mean(),
+        "health/d_accuracy": 0.5 * (correct_real + correct_fake),
+        "health/d_loss_ratio": d_loss.detach().float() / loss.chance_loss,
+    }
+
+
+def batch_diversity(volumes: torch.Tensor) -> torch.Tensor:
+    """Mean over voxels of the standard deviation across the batch (0 when every sample is the same).
+
+    Compared between generated and real batches it shows mode collapse: a
+    generator whose outputs no longer vary with its inputs.
+    """
+    volumes = volumes.detach().float()
+    if volumes.shape[0] < 2:
+        return volumes.new_tensor(float("nan"))
+    return volumes.std(dim=0).mean()
 
 
 ADVERSARIAL_LOSSES: dict[str, Callable[[], AdversarialLoss]] = {

@@ -17,15 +17,18 @@ linear decay settles on it in a few hundred steps.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from medgan.data.presets import get_preset
 from medgan.errors import ConfigError
 from medgan.losses import masked_l1
-from medgan.methods.base import Batch, GanMethod, NetworkDict, Phase, PhaseLoss, register_method
+from medgan.methods.base import Batch, MethodOptions, NetworkDict, Phase, PhaseContext, PhaseLoss, register_method
+from medgan.methods.options import NetworkSpec
+from medgan.methods.translation import TranslationMethod
 from medgan.models import BulkDensity3D, build_network
 from medgan.models.bulk_density import CLASS_NAMES
 
@@ -33,15 +36,31 @@ if TYPE_CHECKING:
     from medgan.config.schema import ExperimentConfig
 
 
+def _default_bulk_density() -> dict[str, Any]:
+    return {"name": "bulk_density3d", "dark_threshold": -0.8, "closing_radius": 3}
+
+
+class BulkDensityOptions(MethodOptions):
+    """Bulk density: just the segmentation-and-values network (no discriminator, no loss weights)."""
+
+    generator: NetworkSpec = Field(
+        default_factory=_default_bulk_density,
+        description="The bulk_density3d network: {name: bulk_density3d, dark_threshold, closing_radius}.",
+    )
+
+
 @register_method("bulk_density")
-class BulkDensity(GanMethod):
+class BulkDensity(TranslationMethod):
     """Paired baseline: three-class MRI segmentation with CT values fitted to the training pairs."""
 
     pairing = "paired"
+    options_model = BulkDensityOptions
+    options: BulkDensityOptions
+    default_lr = 1e-2
 
     def __init__(self, config: ExperimentConfig) -> None:
         super().__init__(config)
-        generator_name = config.model.generator.get("name")
+        generator_name = self.options.generator.get("name")
         if generator_name != "bulk_density3d":
             raise ConfigError(
                 f"method bulk_density fits a bulk_density3d network, but model.generator.name is {generator_name!r}",
@@ -49,15 +68,19 @@ class BulkDensity(GanMethod):
             )
         self.target_preset = get_preset(config.data.target_modality)
 
+    def check_config(self) -> None:
+        """The network must take the patch and the sliding window."""
+        self.check_generator_input(self.options.generator)
+
     def build_networks(self) -> NetworkDict:
         """The single network ``G``: segmentation thresholds + the three class values."""
-        network = build_network(self.config.model.generator)
+        network = build_network(self.options.generator)
         assert isinstance(network, BulkDensity3D)  # guaranteed by the name check in __init__
         return {"G": network}
 
     def phases(self) -> tuple[Phase, ...]:
         """One phase, ``G``, fitting the class values (learning rate ``train.lr.G``)."""
-        return (Phase("G", trains=("G",)),)
+        return (Phase("G", trains=("G",), loss=self.fit_loss),)
 
     def ema_networks(self) -> tuple[str, ...]:
         """None: the fitted values themselves are the model (an EMA would only lag behind them)."""
@@ -67,25 +90,23 @@ class BulkDensity(GanMethod):
         """``translate`` needs ``G``."""
         return ("G",)
 
-    def phase_loss(self, phase_name: str, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
+    def fit_loss(self, context: PhaseContext, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
         """L1 between the bulk-density image and the target over the whole patch; logs class values in units."""
-        if phase_name != "G":
-            raise KeyError(f"bulk_density has the single phase G, not {phase_name!r}")
         prediction = networks["G"](batch["source"])
         loss = masked_l1(prediction, batch["target"])
-        logs = {"loss": float(loss.detach())}
-        logs.update(self.class_values_in_units(networks["G"]))
-        return loss, logs
+        stats = {"loss": loss.detach()}
+        stats.update(self.class_values_in_units(networks["G"]))
+        return loss, stats
 
-    def class_values_in_units(self, network: nn.Module) -> dict[str, float]:
+    def class_values_in_units(self, network: nn.Module) -> dict[str, torch.Tensor]:
         """The fitted class values keyed ``value_<class>``: in the target's units (HU for CT) when its
         preset has a fixed window, else in network range."""
         bulk_density = getattr(network, "module", network)  # unwrap DistributedDataParallel
         assert isinstance(bulk_density, BulkDensity3D)
-        values = bulk_density.class_values.detach().float().cpu().clamp(-1.0, 1.0)
+        values = bulk_density.class_values.detach().float().clamp(-1.0, 1.0)
         if self.target_preset.fixed_window is not None:
             values = self.target_preset.from_network(values)
-        return {f"value_{name}": float(value) for name, value in zip(CLASS_NAMES, values.tolist(), strict=True)}
+        return {f"value_{name}": values[index] for index, name in enumerate(CLASS_NAMES)}
 
     def translate(self, networks: Mapping[str, nn.Module], source_net: torch.Tensor) -> torch.Tensor:
         """Bulk-density pseudo-target for ``source_net`` (B, 1, D, H, W) in [-1, 1]."""

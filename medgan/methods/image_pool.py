@@ -9,10 +9,11 @@ new fake is, with probability 1/2, swapped for a random stored one (the stored
 one goes to the discriminator, the new one takes its slot), else passed through.
 
 Why an ``nn.Module`` with buffers: the stored images, the fill count and the
-random generator's state are all buffers, so the pool rides in the method's
-networks dict and the engine checkpoints and restores it with the weights. A
-resumed run therefore makes the same swap decisions with the same stored images
-as an uninterrupted one. The random draws come from the pool's own seeded CPU
+random generator's state are all buffers, so ``state_dict()`` / ``load_state_dict()``
+capture the pool exactly. CycleGAN keeps its pools in the method's state slot
+(``build_state``), which the engine saves in ``state.pt`` under ``method_state``
+and restores on resume; a resumed run therefore makes the same swap decisions
+with the same stored images as an uninterrupted one. The random draws come from the pool's own seeded CPU
 generator, never from the global RNG, so they do not shift other random streams.
 """
 

@@ -15,26 +15,59 @@ Phases per step: ``G`` first (it leaves the detached fake in the batch), then
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from medgan.config.schema import ExperimentConfig
-from medgan.losses import build_adversarial_loss, masked_l1
-from medgan.methods.base import Batch, GanMethod, NetworkDict, Phase, PhaseLoss, register_method
+from medgan.losses import batch_diversity, build_adversarial_loss, discriminator_health, masked_l1
+from medgan.methods.base import Batch, MethodOptions, NetworkDict, Phase, PhaseContext, PhaseLoss, register_method
+from medgan.methods.options import AdversarialOptions, NetworkSpec, discriminator_field, generator_field
+from medgan.methods.translation import TranslationMethod
+from medgan.models import build_network
+
+if TYPE_CHECKING:
+    from medgan.config.schema import ExperimentConfig
 
 FAKE_KEY = "fake_target"
 
 
+class Pix2PixLosses(AdversarialOptions):
+    """pix2pix's loss kinds and weights."""
+
+    lambda_l1: float = Field(100.0, ge=0.0, description="Weight of the paired L1 loss (paper: 100).")
+    body_only_l1: bool = Field(
+        True, description="Weight the paired L1 by the body mask (voxels outside get background_l1_weight)."
+    )
+    background_l1_weight: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="With body_only_l1: relative L1 weight of voxels outside the body (0 = body only; a small "
+        "weight still teaches the generator to output air around the head).",
+    )
+
+
+class Pix2PixOptions(MethodOptions):
+    """pix2pix: a generator, a conditional patch discriminator, and their losses."""
+
+    generator: NetworkSpec = generator_field()
+    discriminator: NetworkSpec = discriminator_field()
+    losses: Pix2PixLosses = Field(default_factory=Pix2PixLosses, description="Loss kinds and weights.")
+
+
 @register_method("pix2pix")
-class Pix2Pix(GanMethod):
+class Pix2Pix(TranslationMethod):
     """Conditional GAN with a U-Net generator, a conditional PatchGAN and a body-masked L1."""
 
     pairing = "paired"
+    options_model = Pix2PixOptions
+    options: Pix2PixOptions
 
     def __init__(self, config: ExperimentConfig) -> None:
         super().__init__(config)
-        losses = config.model.losses
+        losses = self.options.losses
         self.lambda_adv = losses.lambda_adv
         self.lambda_l1 = losses.lambda_l1
         self.body_only_l1 = losses.body_only_l1
@@ -46,36 +79,34 @@ class Pix2Pix(GanMethod):
         """False for the L1-only variant (``model.losses.lambda_adv = 0``)."""
         return self.lambda_adv > 0
 
+    def _discriminator_spec(self) -> dict:
+        generator_spec = self.options.generator
+        in_channels = generator_spec.get("in_channels", 1) + generator_spec.get("out_channels", 1)
+        return {**self.options.discriminator, "in_channels": in_channels}
+
+    def check_config(self) -> None:
+        """The generator must take the patch and the window; the critic (if any) the patch."""
+        self.check_generator_input(self.options.generator)
+        if self.uses_discriminator:
+            self.check_discriminator_input(self._discriminator_spec())
+
     def build_networks(self) -> NetworkDict:
         """G: the generator spec as given; D: the discriminator spec with ``in_channels`` = source + target."""
-        from medgan.models import build_network
-
-        generator_spec = dict(self.config.model.generator)
-        networks: NetworkDict = {"G": build_network(generator_spec)}
+        networks: NetworkDict = {"G": build_network(self.options.generator)}
         if self.uses_discriminator:
-            in_channels = generator_spec.get("in_channels", 1) + generator_spec.get("out_channels", 1)
-            discriminator_spec = {**self.config.model.discriminator, "in_channels": in_channels}
-            networks["D"] = build_network(discriminator_spec)
+            networks["D"] = build_network(self._discriminator_spec())
         return networks
 
     def phases(self) -> tuple[Phase, ...]:
         """G every step, then D every step (no D phase without a discriminator)."""
-        generator_phase = Phase("G", trains=("G",))
+        generator_phase = Phase("G", trains=("G",), loss=self.generator_loss)
         if not self.uses_discriminator:
             return (generator_phase,)
-        return (generator_phase, Phase("D", trains=("D",)))
+        return (generator_phase, Phase("D", trains=("D",), loss=self.discriminator_loss))
 
     def ema_networks(self) -> tuple[str, ...]:
         """The generator keeps an EMA copy; inference uses it."""
         return ("G",)
-
-    def phase_loss(self, phase_name: str, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
-        """G: adversarial + body-masked L1; D: adversarial on (source, real) vs (source, fake)."""
-        if phase_name == "G":
-            return self._generator_loss(networks, batch)
-        if phase_name == "D":
-            return self._discriminator_loss(networks, batch)
-        raise KeyError(f"pix2pix has no phase {phase_name!r}")
 
     def translate(self, networks: Mapping[str, nn.Module], source_net: torch.Tensor) -> torch.Tensor:
         """The generator's output for ``source_net``."""
@@ -88,21 +119,28 @@ class Pix2Pix(GanMethod):
             return None
         return body_mask + self.background_l1_weight * (1.0 - body_mask)
 
-    def _generator_loss(self, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
+    def generator_loss(self, context: PhaseContext, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
+        """``lambda_l1 * body-weighted L1 (+ lambda_adv * adversarial)``; leaves the detached fake for D."""
         source, target = batch["source"], batch["target"]
         fake = networks["G"](source)
         batch[FAKE_KEY] = fake.detach()
         l1 = masked_l1(fake, target, self._l1_weights(batch))
         loss = self.lambda_l1 * l1
-        logs = {"l1": float(l1.detach())}
+        stats = {"l1": l1.detach()}
         if self.uses_discriminator:
             adversarial = self.adversarial_loss.generator_loss(networks["D"](torch.cat([source, fake], dim=1)))
             loss = loss + self.lambda_adv * adversarial
-            logs["adv"] = float(adversarial.detach())
-        logs["loss"] = float(loss.detach())
-        return loss, logs
+            stats["adv"] = adversarial.detach()
+            stats["health/g_adv"] = adversarial.detach()
+            stats["health/diversity_fake"] = batch_diversity(fake)
+            stats["health/diversity_real"] = batch_diversity(target)
+        stats["loss"] = loss.detach()
+        return loss, stats
 
-    def _discriminator_loss(self, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
+    def discriminator_loss(
+        self, context: PhaseContext, networks: Mapping[str, nn.Module], batch: Batch
+    ) -> PhaseLoss:
+        """Adversarial loss on (source, real) vs (source, fake)."""
         source, target = batch["source"], batch["target"]
         fake = batch.get(FAKE_KEY)
         if fake is None:  # G phase did not run this step
@@ -112,4 +150,6 @@ class Pix2Pix(GanMethod):
         real_output = discriminator(torch.cat([source, target], dim=1))
         fake_output = discriminator(torch.cat([source, fake], dim=1))
         loss = self.adversarial_loss.discriminator_loss(real_output, fake_output)
-        return loss, {"loss": float(loss.detach())}
+        stats = {"loss": loss.detach()}
+        stats |= discriminator_health(self.adversarial_loss, loss, real_output, fake_output)
+        return loss, stats

@@ -9,8 +9,11 @@ from medgan.models.classifiers import DenseNet3DClassifier
 from medgan.models.discriminators import PatchGAN3DDiscriminator
 from medgan.models.generators import UNet3DGenerator
 from medgan.models.registry import (
+    InputRequirement,
     build_network,
+    check_input_size,
     get_network_class,
+    input_requirement,
     known_networks,
     network_arguments,
     register_network,
@@ -20,9 +23,12 @@ __all__ = [
     "BulkDensity3D",
     "DenseNet3DClassifier",
     "PatchGAN3DDiscriminator",
+    "InputRequirement",
     "UNet3DGenerator",
     "build_network",
+    "check_input_size",
     "get_network_class",
+    "input_requirement",
     "known_networks",
     "network_arguments",
     "register_network",

@@ -29,12 +29,13 @@ it are neither body nor background), so it works on sliding-window patches.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from medgan.models.registry import register_network
+from medgan.models.registry import InputRequirement, register_network
 
 AIR, SOFT_TISSUE, BONE = 0, 1, 2
 CLASS_NAMES = ("air", "soft_tissue", "bone")
@@ -76,6 +77,16 @@ class BulkDensity3D(nn.Module):
         self.dark_threshold = dark_threshold
         self.closing_radius = closing_radius
         self.class_values = nn.Parameter(torch.full((len(CLASS_NAMES),), float(initial_value)))
+
+    @classmethod
+    def input_requirement(cls, **constructor_arguments: Any) -> InputRequirement:
+        """Any size: segmentation is per voxel and the closing keeps every edge, whatever ``closing_radius``.
+
+        The closing's max-pools have kernel ``2r + 1``, stride 1 and padding ``r``,
+        so an edge ``n`` maps to ``n + 2r - (2r + 1) + 1 = n``, for ``n = 1`` too
+        (torch allows padding up to half the kernel, and padding never wins a max).
+        """
+        return InputRequirement(1, 1)
 
     def segment(self, source: torch.Tensor) -> torch.Tensor:
         """Class index per voxel (B, 1, D, H, W, int64): 0 air, 1 soft tissue, 2 bone."""

@@ -8,12 +8,13 @@ arguments with small defaults.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from monai.networks.nets import DenseNet
 from torch import nn
 
-from medgan.models.registry import register_network
+from medgan.models.registry import InputRequirement, normalised_min_edge, register_network, smallest_conv_input
 
 
 @register_network("densenet3d")
@@ -56,6 +57,33 @@ class DenseNet3DClassifier(nn.Module):
             norm=norm,
             dropout_prob=dropout,
         )
+
+    @classmethod
+    def input_requirement(cls, *, block_config: Sequence[int], norm: Any, **other_arguments: Any) -> InputRequirement:
+        """Smallest input edge for which the last dense block's (normalised) maps keep >= 2 voxels per edge.
+
+        MONAI's ``DenseNet``: ``conv0`` (kernel 7, stride 2, padding 3, normalised
+        by ``norm0``), ``pool0`` (max, kernel 3, stride 2, padding 1), then dense
+        blocks that keep the size (1x1 and padded 3x3 convs, each normalising its
+        input), with a transition (norm, 1x1 conv, avg-pool kernel 2 stride 2, which
+        rounds down) between blocks and ``norm5`` after the last; the adaptive
+        average pool at the end takes any size. Walking back with
+        :func:`smallest_conv_input` from :func:`normalised_min_edge` at the last
+        block: for 3 blocks and a norm, 2 <- 4 <- 8 <- pool0 15 <- input 29. Any
+        larger edge works, so ``multiple`` is 1.
+        """
+        # no blocks: nothing after pool0 is normalised
+        needed = normalised_min_edge(norm) if len(block_config) else 1
+        for _ in range(len(block_config) - 1):
+            needed = smallest_conv_input(needed, kernel_size=2, stride=2)  # transition avg-pool
+        needed = smallest_conv_input(needed, kernel_size=3, stride=2, padding=1)  # pool0
+        needed = max(needed, normalised_min_edge(norm))  # norm0 on conv0's output
+        return InputRequirement(smallest_conv_input(needed, kernel_size=7, stride=2, padding=3))
+
+    @classmethod
+    def input_size_alternatives(cls, *, block_config: Sequence[int], **other_arguments: Any) -> list[dict[str, Any]]:
+        """Shallower variants, mildest first: the last dense block dropped, then the next (keeping >= 1)."""
+        return [{"block_config": list(block_config[:-dropped])} for dropped in range(1, len(block_config))]
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         """Return class logits (B, num_classes) for ``volume`` (B, in_channels, D, H, W)."""

@@ -8,11 +8,17 @@ losses). :class:`PatchGAN3DDiscriminator` gives both through one ``forward``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from monai.networks.nets import PatchDiscriminator
 from torch import nn
 
-from medgan.models.registry import register_network
+from medgan.models.registry import InputRequirement, normalised_min_edge, register_network, smallest_conv_input
+
+# Padding of every strided layer; passed explicitly (it is MONAI's default) because
+# input_requirement's arithmetic depends on it.
+_LAYER_PADDING = 1
 
 
 @register_network("patchgan3d")
@@ -25,8 +31,8 @@ class PatchGAN3DDiscriminator(nn.Module):
         channels: filters of the first convolution, doubled at every following layer.
         num_layers_d: strided conv layers after the first; each but the last halves
             the size. With instance norm, inputs must be large enough that the last
-            normalised layer keeps more than one voxel (16^3 needs ``num_layers_d <= 2``,
-            32^3 and up work with 3).
+            normalised layer keeps more than one voxel: see :meth:`input_requirement`
+            (kernel 4 needs edges >= 12 with 2 layers, >= 24 with 3).
         out_channels: channels of the logits map.
         kernel_size: convolution kernel size.
         norm: normalisation layer name understood by MONAI; instance norm by default
@@ -55,7 +61,40 @@ class PatchGAN3DDiscriminator(nn.Module):
             kernel_size=kernel_size,
             norm=norm,
             dropout=dropout,
+            padding=_LAYER_PADDING,
         )
+
+    @classmethod
+    def input_requirement(
+        cls, *, num_layers_d: int, kernel_size: int, norm: Any, **other_arguments: Any
+    ) -> InputRequirement:
+        """Smallest input edge: every normalised map keeps >= 2 voxels per edge and the logits >= 1.
+
+        MONAI's ``PatchDiscriminator`` stacks, with kernel ``k`` and padding 1:
+        ``initial_conv`` (stride 2, not normalised), layers ``0 .. L-2`` (stride 2,
+        normalised), layer ``L-1`` (stride 1, normalised) and ``final_conv`` (stride 1,
+        padding ``(k - 1) // 2``, the logits). Walking back from the logits with
+        :func:`smallest_conv_input` (``n >= stride * (out - 1) + k - 2 * padding``)
+        and raising each normalised output to :func:`normalised_min_edge` gives the
+        minimum; e.g. k=4, L=3, instance norm: logits 1 <- 2 <- 3 <- 6 <- 12 <- input
+        24. Any edge above the minimum works (strided convs round down), so
+        ``multiple`` is 1.
+        """
+        if num_layers_d < 0:
+            raise ValueError(f"num_layers_d must be >= 0, got {num_layers_d}")
+        # edge the last normalised layer's output needs for the final conv to give 1 logit
+        needed = smallest_conv_input(1, kernel_size, stride=1, padding=(kernel_size - 1) // 2)
+        layer_strides = [2] * (num_layers_d - 1) + [1] if num_layers_d else []
+        for stride in reversed(layer_strides):
+            needed = max(needed, normalised_min_edge(norm))  # this layer's output is normalised
+            needed = smallest_conv_input(needed, kernel_size, stride=stride, padding=_LAYER_PADDING)
+        # ``needed`` is now the initial conv's (not normalised) output
+        return InputRequirement(smallest_conv_input(needed, kernel_size, stride=2, padding=_LAYER_PADDING))
+
+    @classmethod
+    def input_size_alternatives(cls, *, num_layers_d: int, **other_arguments: Any) -> list[dict[str, Any]]:
+        """Shallower variants, mildest first (one layer fewer each time, down to 1), for config fixes."""
+        return [{"num_layers_d": layers} for layers in range(num_layers_d - 1, 0, -1)]
 
     def forward(
         self, volume: torch.Tensor, *, return_features: bool = False

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from monai.networks.nets import UNet
 from torch import nn
 
 from medgan.errors import ConfigError
-from medgan.models.registry import register_network
+from medgan.models.registry import InputRequirement, normalised_min_edge, register_network
 
 
 @register_network("unet3d")
@@ -67,6 +68,34 @@ class UNet3DGenerator(nn.Module):
             norm=norm,
             dropout=dropout,
         )
+
+    @classmethod
+    def input_requirement(cls, *, strides: Sequence[int], norm: Any, **other_arguments: Any) -> InputRequirement:
+        """Input edges must be multiples of ``prod(strides)`` and leave a bottleneck of >= 2 voxels when normalised.
+
+        Every MONAI UNet conv has an odd kernel (MONAI refuses even ones) with "same" padding ``(k - 1) / 2``,
+        so a stride-``s`` layer maps an edge ``n`` to ``ceil(n / s)``; the skip
+        concatenations only line up when every level divides exactly, hence
+        ``multiple = prod(strides)`` (``forward`` refuses other sizes). The deepest
+        map (the stride-1 bottom layer) then has edge ``n / prod(strides)`` and is
+        normalised like every level, so it needs :func:`normalised_min_edge` voxels:
+        ``min_size = prod(strides) * 2`` with a norm (16 for strides (2, 2, 2)),
+        ``prod(strides)`` without.
+        """
+        size_multiple = math.prod(strides)
+        if size_multiple < 1:
+            raise ValueError(f"strides must be >= 1, got {list(strides)}")
+        return InputRequirement(size_multiple * normalised_min_edge(norm), size_multiple)
+
+    @classmethod
+    def input_size_alternatives(
+        cls, *, channels: Sequence[int], strides: Sequence[int], **other_arguments: Any
+    ) -> list[dict[str, Any]]:
+        """Shallower variants, mildest first: the deepest level dropped, then the next (keeping >= 2 levels)."""
+        return [
+            {"channels": list(channels[:-dropped]), "strides": list(strides[:-dropped])}
+            for dropped in range(1, len(channels) - 1)
+        ]
 
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         """Map ``source`` (B, in_channels, D, H, W) to (B, out_channels, D, H, W) in [-1, 1]."""

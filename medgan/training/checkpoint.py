@@ -18,7 +18,6 @@ loads with ``torch.load(..., weights_only=True)``. Non-finite weights are refuse
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 import shutil
@@ -33,11 +32,11 @@ from torch import nn
 
 from medgan.errors import TrainingError
 from medgan.io.atomic import atomic_directory, atomic_write_text
+from medgan.training.run_layout import LATEST_FILE
 
 NETWORKS_FILE = "networks.safetensors"
 EMA_FILE = "ema.safetensors"
 STATE_FILE = "state.pt"
-LATEST_FILE = "latest"
 _STEP_DIR = re.compile(r"^step_(\d{6,})$")
 
 
@@ -190,13 +189,3 @@ def load_checkpoint_weights(step_dir: Path, *, ema: bool) -> dict[str, torch.Ten
 def load_checkpoint_state(step_dir: Path) -> dict[str, Any]:
     """The ``state.pt`` of a step folder, loaded with ``weights_only=True``."""
     return torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=True)
-
-
-def files_sha256(paths: list[Path]) -> str:
-    """SHA-256 over the contents of ``paths`` in order (identifies the exact weights used)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()

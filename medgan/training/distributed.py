@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from medgan.devices import resolve_device
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -34,17 +36,6 @@ class DistributedContext:
     def distributed(self) -> bool:
         """True when more than one process trains together."""
         return self.world_size > 1
-
-
-def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA (this process's local GPU) when present, else CPU; ``cuda`` without a GPU is an error."""
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        from medgan.errors import ConfigError
-
-        raise ConfigError("train.device is 'cuda' but no CUDA device is available", fix="use device: auto or cpu")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
 def init_distributed(requested_device: str) -> DistributedContext:

@@ -18,9 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from medgan.io.atomic import atomic_write_text
-
-METRICS_FILE = "metrics.jsonl"
-TENSORBOARD_DIR = "tensorboard"
+from medgan.training.run_layout import METRICS_FILE, TENSORBOARD_DIR
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
@@ -62,12 +60,15 @@ class RunMonitor:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"),
                 TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
                 TextColumn("{task.fields[losses]}"),
                 console=Console(stderr=True),
                 transient=False,
             )
             self._progress.start()
-            self._task = self._progress.add_task("train", total=total_steps, completed=start_step, rate="", losses="")
+            self._task = self._progress.add_task(
+                "train", total=total_steps, completed=start_step, rate="", losses="", status=""
+            )
 
     def steps_per_second(self, step: int) -> float:
         """Throughput since the previous call (steps per second)."""
@@ -89,13 +90,19 @@ class RunMonitor:
             summary = "  ".join(f"{key}={value:.4g}" for key, value in scalars.items())
             self.message(f"step {step}/{self.total_steps} [{kind}] {summary}")
 
-    def advance(self, step: int, losses: dict[str, float], rate: float | None) -> None:
-        """Move the progress bar to ``step`` and show the latest losses and speed."""
+    def advance(
+        self, step: int, losses: dict[str, float] | None, rate: float | None, *, status: str | None = None
+    ) -> None:
+        """Move the progress bar to ``step``; at log intervals also show losses, speed and the health word."""
         if self._progress is None:
             return
-        fields = {"losses": " ".join(f"{key}={value:.3g}" for key, value in losses.items())}
+        fields: dict[str, str] = {}
+        if losses is not None:
+            fields["losses"] = " ".join(f"{key}={value:.3g}" for key, value in losses.items())
         if rate is not None:
             fields["rate"] = f"{rate:.2f} it/s"
+        if status is not None:
+            fields["status"] = status
         self._progress.update(self._task, completed=step, **fields)
 
     def message(self, text: str) -> None:

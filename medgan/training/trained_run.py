@@ -18,18 +18,17 @@ from torch import nn
 from medgan.config.loader import config_sha256, load_config
 from medgan.config.schema import ExperimentConfig
 from medgan.errors import TrainingError
+from medgan.io.hashing import sha256_files
 from medgan.methods.base import GanMethod, get_method
+from medgan.methods.capabilities import require_capability
 from medgan.training.checkpoint import (
     EMA_FILE,
     NETWORKS_FILE,
-    files_sha256,
     latest_checkpoint,
     load_checkpoint_weights,
     load_flat_state_dicts,
 )
-
-CONFIG_FILE = "config.yaml"
-CHECKPOINTS_DIR = "checkpoints"
+from medgan.training.run_layout import CHECKPOINTS_DIR, CONFIG_FILE
 
 
 @dataclass
@@ -46,7 +45,11 @@ class TrainedRun:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def translate(self, source_net: torch.Tensor) -> torch.Tensor:
-        """Translate a ``(B, 1, D, H, W)`` source batch in [-1, 1] to the target domain, no grad."""
+        """Translate a ``(B, 1, D, H, W)`` source batch in [-1, 1] to the target domain, no grad.
+
+        Raises ConfigError when the run's method cannot translate (e.g. a sampler).
+        """
+        require_capability(self.method, "translate", job="translate")
         with torch.no_grad():
             return self.method.translate(self.networks, source_net.to(self.device))
 
@@ -103,7 +106,7 @@ def load_trained_run(
         method=method,
         networks=networks,
         checkpoint_path=step_dir,
-        checkpoint_sha256=files_sha256(used_files),
+        checkpoint_sha256=sha256_files(used_files),
         config_sha256=config_sha256(config),
         step=int(step_dir.name.split("_")[-1]),
         device=torch_device,

@@ -6,7 +6,7 @@ import torch
 from monai.data import MetaTensor
 
 from medgan.data.intensity import CTWindowd, IntensityWindow, MRIPercentileScaled
-from medgan.data.presets import PRESETS, get_preset
+from medgan.data.presets import PRESETS, canonical_modality, get_preset
 from medgan.errors import ConfigError
 
 
@@ -15,6 +15,16 @@ def test_registry_finds_presets_by_name_case_insensitively():
     assert get_preset("mri") is PRESETS["mri"] and get_preset("MR") is PRESETS["mri"]
     assert isinstance(get_preset("ct").intensity_transform(keys=["ct"]), CTWindowd)
     assert isinstance(get_preset("mri").intensity_transform(keys=["mri"]), MRIPercentileScaled)
+
+
+def test_canonical_modality_folds_case_and_dicom_spelling():
+    assert [canonical_modality(name) for name in ("ct", "CT", "mri", "MRI", "mr", "MR")] == ["ct"] * 2 + ["mri"] * 4
+    with pytest.raises(ConfigError, match="unknown modality 'PET'"):
+        canonical_modality("PET")
+
+
+def test_presets_name_their_dicom_modality_code():
+    assert (get_preset("ct").dicom_modality, get_preset("MR").dicom_modality) == ("CT", "MR")
 
 
 def test_unknown_modality_lists_the_known_ones():

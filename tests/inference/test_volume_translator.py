@@ -59,6 +59,7 @@ def test_from_config_follows_the_run_data_section(tmp_path: Path) -> None:
     config = ExperimentConfig.model_validate(
         {
             "data": {"source_key": "t1", "spacing": [2.0, 2.0, 2.0], "patch_size": [16, 16, 16]},
+            "model": {"discriminator": {"name": "patchgan3d", "channels": 4, "num_layers_d": 2}},
             "inference": {"roi_size": [16, 16, 16], "overlap": 0.25, "sw_batch_size": 1},
         }
     )

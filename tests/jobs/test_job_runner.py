@@ -13,13 +13,13 @@ import pytest
 
 from medgan.errors import InputError
 from medgan.io.atomic import atomic_path
+from medgan.io.hashing import sha256_file
 from medgan.jobs import (
     JobFingerprint,
     JobItem,
     ManifestWriter,
     read_manifest,
     run_job,
-    sha256_file,
     summarize_job,
 )
 

@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Mapping
+from pathlib import Path
 
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from medgan.config.schema import ExperimentConfig
 from medgan.errors import ConfigError
-from medgan.methods import GanMethod, Phase, get_method, known_methods, register_method
+from medgan.methods import (
+    Batch,
+    GanMethod,
+    InferenceContext,
+    NetworkDict,
+    Phase,
+    PhaseContext,
+    PhaseLoss,
+    SampleVolume,
+    get_method,
+    known_methods,
+    register_method,
+)
+
+
+def constant_loss(context: PhaseContext, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
+    """A phase loss that reports its context, so the test can see what the phase was called with."""
+    loss = torch.tensor(float(context.step) * context.gain)
+    return loss, {"loss": loss.detach(), "gain": torch.tensor(context.gain)}
 
 
 def test_get_method_imports_method_module_on_first_use() -> None:
@@ -30,10 +55,49 @@ def test_name_taken_by_another_class_is_refused() -> None:
 
 
 def test_phase_interval_and_validation() -> None:
-    regulariser = Phase("D_reg", trains=("D",), interval=4, lr_key="D")
+    regulariser = Phase("D_reg", trains=("D",), loss=constant_loss, interval=4, optimizer="D")
     assert [step for step in range(10) if regulariser.is_due(step)] == [0, 4, 8]
-    assert regulariser.optimizer_key == "D" and Phase("G", trains=("G",)).optimizer_key == "G"
-    with pytest.raises(ValueError):
-        Phase("G", trains=())
-    with pytest.raises(ValueError):
-        Phase("G", trains=("G",), interval=0)
+    assert regulariser.optimizer_key == "D"
+    assert Phase("G", trains=("G",), loss=constant_loss).optimizer_key == "G"
+    with pytest.raises(ValueError, match="trains no network"):
+        Phase("G", trains=(), loss=constant_loss)
+    with pytest.raises(ValueError, match="interval"):
+        Phase("G", trains=("G",), loss=constant_loss, interval=0)
+
+
+def test_phase_carries_its_loss_function() -> None:
+    regulariser = Phase("D_reg", trains=("D",), loss=constant_loss, interval=4, optimizer="D")
+    context = PhaseContext(step=8, phase=regulariser, gain=float(regulariser.interval))
+    assert context.state == {}
+    loss, stats = regulariser.loss(context, {}, {})
+    assert float(loss) == 32.0
+    assert set(stats) == {"loss", "gain"} and all(isinstance(value, torch.Tensor) for value in stats.values())
+    assert float(stats["gain"]) == 4.0
+
+
+def test_optimizer_names_are_shared_and_in_first_use_order() -> None:
+    class Regularised(GanMethod):  # an unregistered toy: only its phases matter here
+        def training_stream(self, cache_dir: Path | None) -> Dataset:
+            raise NotImplementedError
+
+        def build_networks(self) -> NetworkDict:
+            return {"G": nn.Linear(1, 1), "D": nn.Linear(1, 1)}
+
+        def phases(self) -> tuple[Phase, ...]:
+            return (
+                Phase("G", trains=("G",), loss=constant_loss),
+                Phase("D", trains=("D",), loss=constant_loss),
+                Phase("D_reg", trains=("D",), loss=constant_loss, interval=16, optimizer="D"),
+            )
+
+        def infer_outputs(
+            self, networks: Mapping[str, nn.Module], item: Mapping[str, torch.Tensor], context: InferenceContext
+        ) -> dict[str, torch.Tensor]:
+            return {}
+
+        def sample_volumes(self, outputs: Mapping[str, torch.Tensor]) -> dict[str, SampleVolume]:
+            return {}
+
+    method = Regularised(ExperimentConfig())
+    assert method.optimizer_names() == ("G", "D")
+    assert method.build_state() == {} and method.sample_names() == () and method.validation_set() == []

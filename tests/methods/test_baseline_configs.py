@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from phase_calls import run_phase
 
 from medgan.config.loader import load_config
 from medgan.config.schema import ExperimentConfig
@@ -19,27 +20,33 @@ def load(name: str) -> ExperimentConfig:
 
 
 @pytest.mark.parametrize(
-    ("name", "networks", "phases"),
+    ("name", "networks", "state", "phases"),
     [
-        ("cyclegan_mri2ct", {"G", "F", "D_target", "D_source", "pool_target", "pool_source"}, ["G", "D"]),
-        ("bulk_density_mri2ct", {"G"}, ["G"]),
-        ("unet_l1_mri2ct", {"G"}, ["G"]),
+        ("cyclegan_mri2ct", {"G", "F", "D_target", "D_source"}, {"pool_target", "pool_source"}, ["G", "D"]),
+        ("bulk_density_mri2ct", {"G"}, set(), ["G"]),
+        ("unet_l1_mri2ct", {"G"}, set(), ["G"]),
     ],
 )
-def test_config_builds_its_method_and_one_step_is_finite(name: str, networks: set[str], phases: list[str]) -> None:
+def test_config_builds_its_method_and_one_step_is_finite(
+    name: str, networks: set[str], state: set[str], phases: list[str]
+) -> None:
     config = load(name)
     assert config.data.datalist == Path("sample_data/datalist.json")
     method = get_method(config.method)(config)
+    assert isinstance(config.model, method.options_model)
     built = method.build_networks()
     assert set(built) == networks
+    method_state = method.build_state()
+    assert set(method_state) == state
     assert [phase.name for phase in method.phases()] == phases
-    assert {phase.optimizer_key for phase in method.phases()} <= set(config.train.lr)
+    assert set(method.optimizer_names()) == set(config.train.lr)
     torch.manual_seed(0)
-    shape = (1, 1, *config.data.patch_size)
+    shape = (2, 1, *config.data.patch_size)  # two samples, so the batch-diversity health stats are defined
     batch = {"source": torch.rand(shape) * 2 - 1, "target": torch.rand(shape) * 2 - 1, "body_mask": torch.ones(shape)}
     for phase in method.phases():
-        loss, logs = method.phase_loss(phase.name, built, batch)
-        assert torch.isfinite(loss) and all(map(torch.isfinite, map(torch.tensor, logs.values())))
+        loss, stats = run_phase(method, phase.name, built, batch, state=method_state)
+        assert torch.isfinite(loss) and "loss" in stats
+        assert all(torch.isfinite(value) for value in stats.values()), stats
 
 
 def test_unet_l1_is_pix2pix_without_the_adversarial_term() -> None:

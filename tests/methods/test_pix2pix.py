@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+from phase_calls import run_phase
 
 from medgan.config.schema import ExperimentConfig
+from medgan.errors import ConfigError
 from medgan.methods import get_method
+from medgan.methods.pix2pix import Pix2PixOptions
 
 TINY_MODEL = {
     "generator": {"name": "unet3d", "channels": [4, 8], "strides": [2], "num_res_units": 0},
@@ -28,34 +32,74 @@ def _batch() -> dict[str, torch.Tensor]:
 
 def test_phases_networks_and_conditioned_discriminator() -> None:
     method = _method()
+    assert isinstance(method.options, Pix2PixOptions)
     networks = method.build_networks()
     assert [phase.name for phase in method.phases()] == ["G", "D"]
+    assert [phase.trains for phase in method.phases()] == [("G",), ("D",)]
+    assert method.optimizer_names() == ("G", "D") and method.build_state() == {}
     assert method.ema_networks() == ("G",)
     assert networks["D"].in_channels == 2  # source and target, concatenated
     batch = _batch()
-    g_loss, g_logs = method.phase_loss("G", networks, batch)
+    g_loss, g_stats = run_phase(method, "G", networks, batch)
     assert "fake_target" in batch and not batch["fake_target"].requires_grad
-    d_loss, d_logs = method.phase_loss("D", networks, batch)
+    d_loss, d_stats = run_phase(method, "D", networks, batch)
     assert torch.isfinite(g_loss) and torch.isfinite(d_loss)
-    assert g_logs["loss"] == g_loss.item() and {"l1", "adv"} <= g_logs.keys() and "loss" in d_logs
+    assert float(g_stats["loss"]) == pytest.approx(g_loss.item(), rel=1e-6)
+    assert float(g_stats["loss"]) == pytest.approx(100.0 * float(g_stats["l1"]) + float(g_stats["adv"]), rel=1e-5)
+    assert set(g_stats) == {
+        "loss",
+        "l1",
+        "adv",
+        "health/g_adv",
+        "health/diversity_fake",
+        "health/diversity_real",
+    }
+    assert float(g_stats["health/g_adv"]) == float(g_stats["adv"])
+    assert float(g_stats["health/diversity_real"]) == pytest.approx(float(batch["target"].std(dim=0).mean()))
+    assert float(d_stats["loss"]) == pytest.approx(d_loss.item(), rel=1e-6)
+    assert set(d_stats) == {"loss", "health/d_real", "health/d_fake", "health/d_accuracy", "health/d_loss_ratio"}
+    with torch.no_grad():
+        real = networks["D"](torch.cat([batch["source"], batch["target"]], dim=1))
+        fake = networks["D"](torch.cat([batch["source"], batch["fake_target"]], dim=1))
+    # lsgan decides "real" above 0.5; accuracy is the mean of the real and fake hit rates
+    accuracy = 0.5 * (float((real > 0.5).float().mean()) + float((fake <= 0.5).float().mean()))
+    assert 0.0 <= float(d_stats["health/d_accuracy"]) <= 1.0
+    assert float(d_stats["health/d_accuracy"]) == pytest.approx(accuracy)
+    assert float(d_stats["health/d_real"]) == pytest.approx(float(real.mean()), rel=1e-5)
+    assert float(d_stats["health/d_fake"]) == pytest.approx(float(fake.mean()), rel=1e-5)
+    # lsgan's chance level: D outputs 0.5 everywhere, 0.5 * (0.25 + 0.25) = 0.25
+    assert float(d_stats["health/d_loss_ratio"]) == pytest.approx(d_loss.item() / 0.25, rel=1e-5)
     assert method.translate(networks, batch["source"]).shape == batch["source"].shape
+
+
+def test_discriminator_phase_makes_its_own_fake_without_a_generator_phase() -> None:
+    torch.manual_seed(0)
+    method = _method()
+    networks = method.build_networks()
+    batch = _batch()
+    d_loss, d_stats = run_phase(method, "D", networks, batch)
+    assert torch.isfinite(d_loss) and 0.0 <= float(d_stats["health/d_accuracy"]) <= 1.0
+    d_loss.backward()
+    assert all(p.grad is not None for p in networks["D"].parameters())
+    assert all(p.grad is None for p in networks["G"].parameters())
 
 
 def test_l1_is_weighted_by_the_body_mask() -> None:
     method = _method(lambda_adv=0.0, background_l1_weight=0.0)
     networks = method.build_networks()
     batch = _batch()
-    _, masked_logs = method.phase_loss("G", networks, dict(batch))
+    _, masked_stats = run_phase(method, "G", networks, dict(batch))
     batch_without_mask = {key: value for key, value in batch.items() if key != "body_mask"}
-    _, plain_logs = method.phase_loss("G", networks, batch_without_mask)
+    _, plain_stats = run_phase(method, "G", networks, batch_without_mask)
     with torch.no_grad():
         error = (networks["G"](batch["source"]) - batch["target"]).abs()
     mask = batch["body_mask"]
-    assert abs(masked_logs["l1"] - float((error * mask).sum() / mask.sum())) < 1e-5
-    assert abs(plain_logs["l1"] - float(error.mean())) < 1e-5
-    _, weighted_logs = _method(lambda_adv=0.0, background_l1_weight=0.25).phase_loss("G", networks, dict(batch))
+    assert abs(float(masked_stats["l1"]) - float((error * mask).sum() / mask.sum())) < 1e-5
+    assert abs(float(plain_stats["l1"]) - float(error.mean())) < 1e-5
+    weighted = _method(lambda_adv=0.0, background_l1_weight=0.25)
+    _, weighted_stats = run_phase(weighted, "G", networks, dict(batch))
     weights = mask + 0.25 * (1 - mask)
-    assert abs(weighted_logs["l1"] - float((error * weights).sum() / weights.sum())) < 1e-5
+    assert abs(float(weighted_stats["l1"]) - float((error * weights).sum() / weights.sum())) < 1e-5
 
 
 def test_l1_only_unet_has_no_discriminator_and_learns() -> None:
@@ -63,13 +107,42 @@ def test_l1_only_unet_has_no_discriminator_and_learns() -> None:
     method = _method(lambda_adv=0.0)
     networks = method.build_networks()
     assert set(networks) == {"G"} and [phase.name for phase in method.phases()] == ["G"]
+    assert method.optimizer_names() == ("G",)
     optimizer = torch.optim.Adam(networks["G"].parameters(), lr=1e-2)
     batch = _batch()
     losses = []
-    for _ in range(8):
+    for step in range(8):
         optimizer.zero_grad()
-        loss, logs = method.phase_loss("G", networks, dict(batch))
+        loss, stats = run_phase(method, "G", networks, dict(batch), step=step)
+        assert set(stats) == {"loss", "l1"}  # no adversarial term, so no health statistics either
         loss.backward()
         optimizer.step()
-        losses.append(logs["l1"])
+        losses.append(float(stats["l1"]))
     assert losses[-1] < 0.8 * losses[0]
+
+
+def test_options_are_validated_against_pix2pix() -> None:
+    with pytest.raises(ConfigError, match="pool_size") as caught:
+        ExperimentConfig.model_validate({"model": {**TINY_MODEL, "losses": {"pool_size": 4}}})
+    assert "pix2pix" in str(caught.value) and "cyclegan" in str(caught.value)  # whose option it is
+
+
+def test_learning_rates_default_to_the_methods_optimizers_or_must_name_them() -> None:
+    config = ExperimentConfig.model_validate({"model": TINY_MODEL})
+    assert config.train.lr == {"G": 2e-4, "D": 2e-4}
+    l1_only = ExperimentConfig.model_validate({"model": {**TINY_MODEL, "losses": {"lambda_adv": 0.0}}})
+    assert l1_only.train.lr == {"G": 2e-4}
+    with pytest.raises(ConfigError, match="train.lr") as caught:
+        ExperimentConfig.model_validate({"model": TINY_MODEL, "train": {"lr": {"G": 1e-3}}})
+    assert "missing ['D']" in str(caught.value)
+    with pytest.raises(ConfigError, match="not an optimizer") as caught:
+        ExperimentConfig.model_validate(
+            {"model": {**TINY_MODEL, "losses": {"lambda_adv": 0.0}}, "train": {"lr": {"G": 1e-3, "D": 1e-3}}}
+        )
+    assert "['D']" in str(caught.value)
+
+
+def test_patch_too_small_for_the_networks_is_a_config_error() -> None:
+    deep = {**TINY_MODEL, "generator": {"name": "unet3d", "channels": [4, 8, 16], "strides": [2, 2]}}
+    with pytest.raises(ConfigError, match="data.patch_size"):
+        ExperimentConfig.model_validate({"model": deep, "data": {"patch_size": [6, 6, 6]}})

@@ -1,14 +1,40 @@
 """The CLI: help, version, error messages without tracebacks, exit codes."""
 
+import logging
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from medgan import __version__
 from medgan.io import write_nifti
-from pipelines.cli import main, parse_shape
+from pipelines.cli import cli, main, parse_shape
+
+COMMANDS = sorted(cli.commands)
+
+
+def run_medgan_process(args, cwd):
+    """Run `python -m medgan ARGS` in a fresh interpreter, as a user would; return the finished process.
+
+    In-process, an unexpected exception would propagate out of `main()` instead of being
+    printed, so only a real process shows whether a traceback reaches the user.
+    """
+    env = {name: value for name, value in os.environ.items() if name != "FORCE_COLOR"}  # plain text on stderr
+    return subprocess.run(
+        [sys.executable, "-m", "medgan", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def assert_one_line_error(done, problem):
+    """Exit code 1, exactly one `error:` line naming ``problem``, and no traceback on stderr."""
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    error_lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, done.stderr
+    assert problem in error_lines[0]
 
 
 def run_cli(argv, capsys):
@@ -50,11 +76,10 @@ def test_info_exit_codes(tmp_path, capsys):
     assert "1 invalid" in out
 
 
-def test_medgan_error_prints_message_without_traceback(tmp_path, capsys):
-    code, _, err = run_cli(["sample-data", str(tmp_path / "out"), "--subjects", "0"], capsys)
-    assert code == 1
-    assert "error:" in err
-    assert "Traceback" not in err
+def test_medgan_error_prints_message_without_traceback(tmp_path):
+    done = run_medgan_process(["sample-data", "out", "--subjects", "0"], cwd=tmp_path)
+    assert_one_line_error(done, "subjects must be a whole number >= 1, got 0")
+    assert not (tmp_path / "out").exists()
 
 
 def test_python_dash_m_medgan_forwards_to_cli():
@@ -68,10 +93,54 @@ def test_parse_shape(text, shape):
     assert parse_shape(text) == shape
 
 
-def test_medgan_error_wrapped_by_monai_is_unwrapped(tmp_path, capsys):
-    config = tmp_path / "c.yaml"
-    config.write_text("method: pix2pix\ndata:\n  datalist: missing/datalist.json\n")
-    code, _, err = run_cli(["train", str(config), "--dry-run"], capsys)
+def test_medgan_error_wrapped_by_monai_is_unwrapped(tmp_path):
+    (tmp_path / "c.yaml").write_text("method: pix2pix\ndata:\n  datalist: missing/datalist.json\n")
+    done = run_medgan_process(["train", "c.yaml", "--dry-run"], cwd=tmp_path)
+    assert_one_line_error(done, "missing/datalist.json: datalist file does not exist")
+
+
+def test_cli_registers_the_main_commands():
+    assert COMMANDS
+    assert {"train", "translate", "info"} <= set(COMMANDS)
+
+
+@pytest.fixture
+def restore_logging(monkeypatch):
+    """The CLI group reconfigures root logging; keep that from outliving the test."""
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(cli, [command, "--help"], prog_name="medgan")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: medgan {command} ")
+
+
+BAD_CONFIG_CASES = [
+    # (shipped config, overrides, what the error message must name)
+    ("pix2pix_mri2ct", ["model.losses.lambda_cycle=10"], ["lambda_cycle", "pix2pix", "cyclegan"]),
+    ("pix2pix_mri2ct", ["data.patch_size=[16,16,16]"], ["patchgan3d", "data.patch_size", "24", "num_layers_d"]),
+    ("pix2pix_mri2ct", ["inference.roi_size=[20,20,20]"], ["unet3d", "inference.roi_size", "multiple"]),
+    ("pix2pix_mri2ct", ["train.lr={G: 0.001}"], ["train.lr", "D"]),
+    ("pix2pix_mri2ct", ["method=bulk_density"], ["model.discriminator", "bulk_density"]),
+    ("cyclegan_mri2ct", ["model.losses.lambda_adv=0"], ["lambda_adv", "cyclegan"]),
+    ("bulk_density_mri2ct", ["train.lr.D=0.1"], ["train.lr", "bulk_density"]),
+    ("pix2pix_mri2ct", ["train.stepz=3"], ["train.stepz"]),
+]
+
+
+@pytest.mark.parametrize(("config", "overrides", "named"), BAD_CONFIG_CASES)
+def test_bad_configs_fail_before_training_with_one_message(config, overrides, named, capsys):
+    argv = ["train", f"configs/{config}.yaml", "--dry-run"]
+    for override in overrides:
+        argv += ["--set", override]
+    code, out, err = run_cli(argv, capsys)  # a raw exception would propagate out of main() and fail here
     assert code == 1
-    assert "datalist" in err
-    assert "Traceback" not in err
+    assert err.startswith(f"error: configs/{config}.yaml: ")
+    assert err.count("error:") == 1
+    assert "resolved config" not in out  # nothing ran
+    for word in named:
+        assert word in err, f"{word!r} missing from: {err}"

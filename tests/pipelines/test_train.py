@@ -81,7 +81,7 @@ def test_resume_without_checkpoint_is_an_error(tiny_config: Path, tmp_path: Path
 def test_config_errors_name_the_key(tiny_config: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="train.stepz"):
         run_training(tiny_config, overrides=["train.stepz=3"], dry_run=True)
-    with pytest.raises(ConfigError, match="train.lr has no learning rate"):
+    with pytest.raises(ConfigError, match="train.lr must name exactly the optimizers"):
         run_training(tiny_config, run_dir=tmp_path / "run", overrides=["train.lr={G: 0.001}"], quiet=True)
     with pytest.raises(ConfigError, match="unknown method"):
         run_training(tiny_config, overrides=["method=pix3pix"], dry_run=True)

@@ -19,8 +19,8 @@ import yaml
 from monai.transforms import Orientation
 
 from medgan.errors import ConfigError
-from medgan.io import read_volume, write_dicom_series
-from medgan.jobs import read_manifest, sha256_file, sha256_path, summarize_job
+from medgan.io import read_volume, sha256_file, sha256_path, write_dicom_series
+from medgan.jobs import read_manifest, summarize_job
 from medgan.training import load_trained_run
 from pipelines.train import run_training
 from pipelines.translate import JOB_SETTINGS_FILE, expand_inputs, run_translate

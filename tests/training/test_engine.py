@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from medgan.errors import TrainingError
-from medgan.methods import Batch, PhaseLoss, register_method
+from medgan.methods import Batch, PhaseContext, PhaseLoss, register_method
 from medgan.methods.pix2pix import Pix2Pix
 from medgan.training import load_trained_run
 from pipelines.train import run_training
@@ -76,20 +76,16 @@ class NaNPix2Pix(Pix2Pix):
     """pix2pix whose generator loss is NaN at chosen (0-based) steps: a real bad-loss input for the guard."""
 
     nan_steps: frozenset[int] = frozenset()
-    calls = 0
 
-    def phase_loss(self, phase_name: str, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
-        loss, logs = super().phase_loss(phase_name, networks, batch)
-        if phase_name == "G":
-            step = type(self).calls
-            type(self).calls += 1
-            if step in self.nan_steps:
-                loss = loss * float("nan")
-        return loss, logs
+    def generator_loss(self, context: PhaseContext, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
+        loss, stats = super().generator_loss(context, networks, batch)
+        if context.step in self.nan_steps:
+            loss = loss * float("nan")
+        return loss, stats
 
 
 def _nan_config(write_config, nan_steps: set[int], **train: object) -> Path:
-    NaNPix2Pix.nan_steps, NaNPix2Pix.calls = frozenset(nan_steps), 0
+    NaNPix2Pix.nan_steps = frozenset(nan_steps)
     path = write_config(**train)
     path.write_text(path.read_text().replace("method: pix2pix", "method: nan_pix2pix_test"))
     return path
@@ -107,7 +103,7 @@ def test_single_nonfinite_step_is_skipped_and_counted(write_config, tmp_path: Pa
     assert [row.get("G/nonfinite", 0.0) for row in rows] == [0.0, 1.0, 0.0, 0.0]
     assert rows[-1]["nonfinite_total"] == 1.0
     state = torch.load(run_dir / "checkpoints" / "step_000004" / "state.pt", weights_only=True)
-    assert state["restores"] == 0 and state["lr_scale"] == 1.0
+    assert state["guard"]["restores"] == 0 and state["guard"]["lr_scale"] == 1.0
     assert _all_finite(run_dir)
 
 
@@ -115,7 +111,7 @@ def test_nonfinite_steps_in_a_row_restore_last_checkpoint_with_lower_lr(write_co
     config = _nan_config(write_config, {2, 3}, max_nonfinite_in_row=2, steps=6)
     run_dir = run_training(config, run_dir=tmp_path / "run", quiet=True)
     state = torch.load(run_dir / "checkpoints" / "step_000006" / "state.pt", weights_only=True)
-    assert state["restores"] == 1 and state["lr_scale"] == pytest.approx(0.5)
+    assert state["guard"]["restores"] == 1 and state["guard"]["lr_scale"] == pytest.approx(0.5)
     rows = {row["step"]: row for row in _metrics(run_dir) if row["kind"] == "train"}
     assert rows[4]["lr/G"] == pytest.approx(1e-4) and rows[3]["lr/G"] == pytest.approx(2e-4)
     assert rows[6]["nonfinite_total"] == 2.0

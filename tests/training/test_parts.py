@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
 
 from medgan.config.schema import ExperimentConfig
+from medgan.data.streams import PatchGroup, PatchStream, PatchStreamSpec, StreamImage
 from medgan.errors import ConfigError
-from medgan.training.data import PatchStream, StepBatchSampler
+from medgan.methods.pix2pix import Pix2Pix
+from medgan.precision import resolve_precision
 from medgan.training.ema import make_ema_copies, update_ema
-from medgan.training.engine import lr_multiplier
-from medgan.training.precision import resolve_precision
+from medgan.training.loader import StepBatchSampler
+from medgan.training.optimizers import lr_multiplier
 
 
 def test_precision_auto_is_fp32_on_cpu_and_fp16_needs_cuda() -> None:
@@ -24,9 +28,10 @@ def test_precision_auto_is_fp32_on_cpu_and_fp16_needs_cuda() -> None:
 
 def test_linear_decay_schedule() -> None:
     config = ExperimentConfig.model_validate({"train": {"steps": 10, "lr_decay_start": 0.5}})
-    assert [round(lr_multiplier(config, step), 3) for step in (0, 4, 5, 6, 9, 10)] == [1.0, 1.0, 1.0, 0.8, 0.2, 0.0]
+    multipliers = [round(lr_multiplier(config.train, step), 3) for step in (0, 4, 5, 6, 9, 10)]
+    assert multipliers == [1.0, 1.0, 1.0, 0.8, 0.2, 0.0]
     constant = ExperimentConfig.model_validate({"train": {"steps": 10, "lr_schedule": "constant"}})
-    assert lr_multiplier(constant, 9) == 1.0
+    assert lr_multiplier(constant.train, 9) == 1.0
 
 
 def test_ema_update_is_a_moving_average() -> None:
@@ -52,11 +57,30 @@ def test_step_sampler_gives_ranks_disjoint_draws_and_resumes_mid_way() -> None:
 
 def test_patch_stream_draws_are_a_function_of_seed_and_index(tiny_experiment: dict) -> None:
     config = ExperimentConfig.model_validate(tiny_experiment)
-    stream = PatchStream(config, "paired", cache_dir=None)
+    stream = Pix2Pix(config).training_stream(cache_dir=None)
     first, again, other = stream[5], stream[5], stream[6]
     assert first["source"].shape == (2, 1, 16, 16, 16) and set(first) == {"source", "target", "body_mask"}
     assert all(torch.equal(first[key], again[key]) for key in first)
     assert not torch.equal(first["source"], other["source"])
     assert set(first["body_mask"].unique().tolist()) <= {0.0, 1.0}
-    unpaired = PatchStream(config, "unpaired", cache_dir=None)[5]
-    assert set(unpaired) == {"source", "target", "body_mask", "target_body_mask"}
+    mri, ct = StreamImage("mri_patch", "mri", "mri"), StreamImage("ct_patch", "ct", "ct")
+    unpaired_spec = PatchStreamSpec((PatchGroup((mri,), body_mask="mri_body"), PatchGroup((ct,), body_mask="ct_body")))
+    unpaired = PatchStream(unpaired_spec, config.data, seed=3, cache_dir=None)[5]
+    assert set(unpaired) == set(unpaired_spec.batch_keys()) == {"mri_patch", "ct_patch", "mri_body", "ct_body"}
+
+
+def test_patch_stream_keeps_integer_dtypes_of_labels_and_entry_values(tiny_experiment: dict) -> None:
+    config = ExperimentConfig.model_validate(tiny_experiment)
+    image = StreamImage("image", "ct", "ct")
+    spec = PatchStreamSpec((PatchGroup((image,), label_patch="tissue", entry_values=(("class_label", "grade"),)),))
+    datalist = json.loads(config.data.datalist.read_text())
+    for index, entry in enumerate(datalist["training"]):
+        entry["grade"] = index + 1
+    relabelled = config.data.datalist.parent / "graded_datalist.json"
+    relabelled.write_text(json.dumps(datalist))
+    data = config.data.model_copy(update={"datalist": relabelled})
+    draw = PatchStream(spec, data, seed=0, cache_dir=None)[0]
+    assert draw["image"].dtype == torch.float32 and draw["tissue"].dtype == torch.int64
+    assert set(draw["tissue"].unique().tolist()) <= {0, 1, 2}
+    assert draw["class_label"].dtype == torch.int64 and draw["class_label"].shape == (2,)
+    assert int(draw["class_label"][0]) in {1, 2}

@@ -7,7 +7,6 @@ writes mtime 0) and the train/validation/test split are fixed here in one place.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -22,7 +21,7 @@ from medgan.data.phantom import tissues as t
 from medgan.data.phantom.grid import PhantomGrid
 from medgan.data.phantom.subject import PhantomSubject, generate_subject, has_lesion
 from medgan.errors import ConfigError, OutputPathError
-from medgan.io import atomic_write_text, write_nifti
+from medgan.io import atomic_write_text, sha256_file, write_nifti
 
 # Field of view used when no spacing is given: a 240 mm cube holds any phantom head
 # (about 150 x 190 mm across, plus a little neck) like a clinical head scan.
@@ -182,23 +181,15 @@ def _write_subject(subject: PhantomSubject, out_dir: Path) -> dict[str, Any]:
     return entry
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_checksums(out_dir: Path, relative_paths: list[str]) -> Path:
     """Write ``checksums.sha256`` (``sha256sum -c`` format) for the given files, sorted by path."""
-    lines = [f"{_sha256(out_dir / rel)}  {rel}\n" for rel in sorted(relative_paths)]
+    lines = [f"{sha256_file(out_dir / rel)}  {rel}\n" for rel in sorted(relative_paths)]
     return atomic_write_text(out_dir / CHECKSUM_FILE, "".join(lines))
 
 
 def _save_preview(out_dir: Path, shown: list[PhantomSubject], spacing: tuple[float, float, float]) -> Path:
     """Montage of a few subjects (MRI, CT, labels; lesion outlined), crossing at the first lesion."""
-    from medgan.evaluation.montage import save_montage
+    from medgan.viz import save_montage
 
     rows: dict[str, np.ndarray] = {}
     windows: dict[str, tuple[float, float]] = {}

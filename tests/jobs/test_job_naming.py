@@ -1,13 +1,9 @@
-"""Output names come from input paths only and are unique; folder hashes follow content."""
+"""Output names come from input paths only and are unique."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from medgan.errors import InputError
-from medgan.jobs.hashing import sha256_file, sha256_path
 from medgan.jobs.naming import input_stem, sanitize_name, unique_output_names
 
 
@@ -52,24 +48,3 @@ def test_paths_that_sanitize_alike_fall_back_to_a_path_hash(tmp_path: Path) -> N
     for name in names.values():
         stem, digest = name.rsplit("-", 1)
         assert stem == "mri" and len(digest) == 8
-
-
-def test_folder_hash_depends_on_content_not_names(tmp_path: Path) -> None:
-    first, second = tmp_path / "one", tmp_path / "two"
-    for folder, names in ((first, ("a.dcm", "b.dcm")), (second, ("z1", "z2"))):
-        folder.mkdir()
-        (folder / names[0]).write_bytes(b"slice-1")
-        (folder / names[1]).write_bytes(b"slice-2")
-    (second / ".DS_Store").write_bytes(b"junk")
-    assert sha256_path(first) == sha256_path(second)
-    (second / "z2").write_bytes(b"slice-2 changed")
-    assert sha256_path(first) != sha256_path(second)
-    assert sha256_path(first / "a.dcm") == sha256_file(first / "a.dcm")
-
-
-def test_missing_or_empty_inputs_raise_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="does not exist"):
-        sha256_path(tmp_path / "nope.nii.gz")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no files"):
-        sha256_path(tmp_path / "empty")

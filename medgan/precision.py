@@ -1,6 +1,6 @@
 """Mixed precision: resolve the configured precision for a device and give the autocast context.
 
-Measured on this project's CPU (see the training engine notes in the PR report):
+Measured on this project's CPU (docs/decisions.md):
 bf16 autocast is not faster than fp32 for 3D convs on CPUs without AMX, so
 ``auto`` means bf16 on CUDA devices that support it and fp32 elsewhere.
 fp16 is offered on CUDA only, with a dynamic grad scaler.

@@ -1,4 +1,4 @@
-"""Tests for medgan.evaluation.montage: PNG size, panel count, radiological orientation."""
+"""Tests for medgan.viz.montage: PNG size, panel count, radiological orientation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from medgan.errors import InputError
-from medgan.evaluation.montage import display_slice, montage_layout, save_montage
+from medgan.viz import display_slice, montage_layout, save_montage
 
 
 def _runs(flags: np.ndarray, min_length: int = 10) -> int:

@@ -21,23 +21,29 @@ then transpose (see :func:`display_slice`). Small letters at the panel edges
 letters are then wrong: reorient it first.
 
 Rendering uses matplotlib's object-oriented API with the Agg canvas, so no
-display and no pyplot global state are involved, and the PNG is written through
-:func:`medgan.io.atomic.atomic_path`.
+display and no pyplot global state are involved. The PNG is written atomically
+(temporary name, fsync, rename), here rather than through :mod:`medgan.io.atomic`
+because ``medgan.viz`` is a leaf: it imports nothing of medgan but its errors, so
+any layer may draw without pulling in the readers and MONAI.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from medgan.errors import InputError
-from medgan.evaluation.volumes import VolumeLike, as_volume
-from medgan.io.atomic import atomic_path
+
+VolumeLike = np.ndarray | torch.Tensor
 
 PLANES = ("axial", "coronal", "sagittal")
 # Which voxel axis each plane slices through (RAS order: 0 = i, 1 = j, 2 = k).
@@ -167,6 +173,34 @@ def _slice_indices(shape: tuple[int, ...], slices: Sequence[int] | None, row: st
     return {plane: point[PLANE_AXIS[plane]] for plane in PLANES}
 
 
+def _as_volume(volume: VolumeLike, name: str) -> np.ndarray:
+    """``volume`` as a 3D float64 array, leading size-1 batch/channel axes dropped (InputError if not 3D)."""
+    voxels = volume.detach().cpu().numpy() if isinstance(volume, torch.Tensor) else np.asarray(volume)
+    while voxels.ndim > 3 and voxels.shape[0] == 1:
+        voxels = voxels[0]
+    if voxels.ndim != 3:
+        raise InputError(
+            f"{name} must be a 3D volume (optionally with leading size-1 batch/channel axes), "
+            f"got shape {tuple(np.shape(volume))}",
+            fix="pass one volume at a time, shaped (I, J, K) or (1, I, J, K)",
+        )
+    return voxels.astype(np.float64, copy=False)
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Write ``content`` to a temporary name beside ``path``, fsync it, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp_path, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
 def _check_keys(kind: str, given: Mapping[str, object] | None, rows: Mapping[str, object]) -> None:
     unknown = sorted(set(given or {}) - set(rows))
     if unknown:
@@ -205,10 +239,10 @@ def save_montage(
     _check_keys("windows", windows, rows)
     _check_keys("overlays", overlays, rows)
     _check_keys("cmaps", cmaps, rows)
-    volumes = {name: as_volume(vol, f"row {name!r}") for name, vol in rows.items()}
+    volumes = {name: _as_volume(vol, f"row {name!r}") for name, vol in rows.items()}
     masks: dict[str, np.ndarray] = {}
     for name, mask in (overlays or {}).items():
-        masks[name] = as_volume(mask, f"overlay {name!r}") > 0
+        masks[name] = _as_volume(mask, f"overlay {name!r}") > 0
         if masks[name].shape != volumes[name].shape:
             raise InputError(
                 f"overlay {name!r} has shape {masks[name].shape}, its row has {volumes[name].shape}",
@@ -268,7 +302,8 @@ def save_montage(
         colorbar = fig.colorbar(image, cax=cbar_ax)
         colorbar.ax.tick_params(labelsize=7)
 
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi)
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+    _write_atomically(path, png.getvalue())
     return path
