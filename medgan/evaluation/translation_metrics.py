@@ -37,7 +37,7 @@ from monai.metrics.regression import compute_ssim_and_cs
 from scipy import ndimage
 
 from medgan.errors import InputError
-from medgan.evaluation.volumes import VolumeLike, as_volume, require_same_shape
+from medgan.viz.volumes import VolumeLike, as_volume, require_same_shape
 
 HU_RANGE = (-1024.0, 3000.0)
 HU_DATA_RANGE = HU_RANGE[1] - HU_RANGE[0]  # 4024 HU

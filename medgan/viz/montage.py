@@ -37,13 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from medgan.errors import InputError
-
-VolumeLike = np.ndarray | torch.Tensor
+from medgan.viz.volumes import VolumeLike, as_volume
 
 PLANES = ("axial", "coronal", "sagittal")
 # Which voxel axis each plane slices through (RAS order: 0 = i, 1 = j, 2 = k).
@@ -173,20 +171,6 @@ def _slice_indices(shape: tuple[int, ...], slices: Sequence[int] | None, row: st
     return {plane: point[PLANE_AXIS[plane]] for plane in PLANES}
 
 
-def _as_volume(volume: VolumeLike, name: str) -> np.ndarray:
-    """``volume`` as a 3D float64 array, leading size-1 batch/channel axes dropped (InputError if not 3D)."""
-    voxels = volume.detach().cpu().numpy() if isinstance(volume, torch.Tensor) else np.asarray(volume)
-    while voxels.ndim > 3 and voxels.shape[0] == 1:
-        voxels = voxels[0]
-    if voxels.ndim != 3:
-        raise InputError(
-            f"{name} must be a 3D volume (optionally with leading size-1 batch/channel axes), "
-            f"got shape {tuple(np.shape(volume))}",
-            fix="pass one volume at a time, shaped (I, J, K) or (1, I, J, K)",
-        )
-    return voxels.astype(np.float64, copy=False)
-
-
 def _write_atomically(path: Path, content: bytes) -> None:
     """Write ``content`` to a temporary name beside ``path``, fsync it, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,10 +223,10 @@ def save_montage(
     _check_keys("windows", windows, rows)
     _check_keys("overlays", overlays, rows)
     _check_keys("cmaps", cmaps, rows)
-    volumes = {name: _as_volume(vol, f"row {name!r}") for name, vol in rows.items()}
+    volumes = {name: as_volume(vol, f"row {name!r}") for name, vol in rows.items()}
     masks: dict[str, np.ndarray] = {}
     for name, mask in (overlays or {}).items():
-        masks[name] = _as_volume(mask, f"overlay {name!r}") > 0
+        masks[name] = as_volume(mask, f"overlay {name!r}") > 0
         if masks[name].shape != volumes[name].shape:
             raise InputError(
                 f"overlay {name!r} has shape {masks[name].shape}, its row has {volumes[name].shape}",

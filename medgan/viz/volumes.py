@@ -1,4 +1,4 @@
-"""Turn what callers hand the evaluation code (arrays, tensors, MetaTensors) into plain 3D arrays.
+"""Turn what callers hand the evaluation and plotting code (arrays, tensors, MetaTensors) into plain 3D arrays.
 
 Evaluation functions accept a volume as a numpy array, a torch tensor or a MONAI
 MetaTensor, with or without leading batch/channel axes of size one. This module is
