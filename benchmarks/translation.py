@@ -29,6 +29,23 @@ without the first interval (``data_wait_fraction_steady``).
 Every figure is also given as a ratio against the bulk-density baseline run in
 the same benchmark (``<figure>_ratio_vs_bulk_density``).
 
+Held-out fine-grid heads (``translation.fine_grid``): phantom heads of a seed never trained
+on (:data:`FINE_SEED`), 96^3 at 2.5 mm, all scored like the test split by every method's
+run (trained on the 5 mm heads). ``resolution_ratio`` = MAE on them / MAE on the 5 mm test
+heads; they are a different draw of subjects, so the ratio mixes resolution and subjects.
+
+Window invariance (``translation.window_invariance``, neural methods): the 5 mm test heads
+translated again with other inference settings (32^3 windows at overlap 0.5; fp32 instead of
+the default precision) and compared voxel by voxel with the default translation inside the
+body (labels > 0): mean |difference| in HU, averaged over the heads.
+
+Translate-path speed (``speed``): ``benchmarks/translate_speed.py`` in its own child process
+(today's default inference path vs the new default, on a ~1 mm 256 x 256 x 200 phantom
+head; test-set MAE of the trained pix2pix run, else unet_l1, under both paths).
+
+``targets`` lists every issue target (value, target, met) and ``cpu_features`` the
+/proc/cpuinfo flags that decide the CPU inference path.
+
     python benchmarks/translation.py                                    # the full benchmark (~25 min)
     python benchmarks/translation.py --methods bulk_density pix2pix --budget-seconds 60
     python benchmarks/translation.py --smoke --out /tmp/smoke.json       # tiny nets, seconds
@@ -37,6 +54,7 @@ the same benchmark (``<figure>_ratio_vs_bulk_density``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -47,6 +65,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +78,16 @@ CONFIGS = {
     "cyclegan": "cyclegan_mri2ct.yaml",
     "bulk_density": "bulk_density_mri2ct.yaml",
 }
-METRICS = ("mae_hu", "psnr_db", "ssim", "dice_bone", "mae_hu_bone", "mae_hu_soft_tissue", "mae_hu_air")
+METRICS = (
+    "mae_hu",
+    "psnr_db",
+    "ssim",
+    "dice_bone",
+    "mae_hu_bone",
+    "mae_hu_soft_tissue",
+    "mae_hu_air",  # air tissue inside the body (sinuses, airways)
+    "mae_hu_outside_body",  # everything outside the body mask (the background)
+)
 HIGHER_IS_BETTER = {"psnr_db", "ssim", "dice_bone"}
 DEFAULT_BUDGET_S = 300.0
 WARMUP_STEPS, CALIBRATION_STEPS, MIN_STEPS = 3, 15, 10
@@ -74,6 +102,17 @@ TINY_NETS = [
     "data.validation_volumes=1",
 ]
 SMOKE_OVERRIDES = {"pix2pix": TINY_NETS, "unet_l1": TINY_NETS, "cyclegan": TINY_NETS, "bulk_density": []}
+NEURAL = ("pix2pix", "unet_l1", "cyclegan")
+SPEED_RUN_PREFERENCE = ("pix2pix", "unet_l1")  # whose trained run gives the speed section's test-set MAE
+FINE_SEED = 31337  # the sample heads are seed 0; this draw is never trained on
+FINE_HEADS = {"subjects": 4, "shape": (96, 96, 96), "spacing_mm": 2.5}
+SMOKE_FINE_HEADS = {"subjects": 2, "shape": (64, 64, 64), "spacing_mm": 3.75}
+WINDOW_VARIANTS = {
+    "small_windows": ("inference.roi_size=[32,32,32]", "inference.overlap=0.5"),
+    "fp32": ("inference.precision=fp32",),
+}
+TARGET_RESOLUTION_RATIO = 1.15
+TARGET_WINDOW_DIFFERENCE_HU = 5.0
 
 
 # ---- child processes ------------------------------------------------------------------------------
@@ -141,8 +180,21 @@ def train_stage(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def speed_module() -> ModuleType:
+    """benchmarks/translate_speed.py (benchmarks/ is not a package)."""
+    path = Path(__file__).resolve().parent / "translate_speed.py"
+    module_spec = importlib.util.spec_from_file_location("translate_speed", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
 def translate_stage(spec: dict[str, Any]) -> dict[str, Any]:
-    """Translate the test split with the trained run, then evaluate it; times the translate job."""
+    """Translate the test split with the trained run, then evaluate it; times the translate job.
+
+    Then, outside the timing and the peak-RSS figure: the fine-grid held-out heads, and for
+    neural methods the window-invariance translations.
+    """
     import nibabel as nib
 
     from pipelines.evaluate_translation import evaluate_translation
@@ -158,6 +210,8 @@ def translate_stage(spec: dict[str, Any]) -> dict[str, Any]:
     voxels = sum(int(math.prod(nib.load(record.input).shape)) for record in summary.records)
     _, peak = rss_mb()
     report = evaluate_translation(out_dir, spec["datalist"], split=spec["split"])
+    fine = fine_grid(spec) if spec.get("fine_datalist") else None
+    invariance = window_invariance(spec, report) if spec.get("neural") else None
     return {
         "seconds": seconds,
         "item_seconds": sum(record.seconds for record in summary.records),  # without loading the run
@@ -168,7 +222,93 @@ def translate_stage(spec: dict[str, Any]) -> dict[str, Any]:
         "summary": {name: report.summary[name] for name in METRICS if name in report.summary},
         "per_subject": [{key: row[key] for key in ("subject", *METRICS) if key in row} for row in report.per_subject],
         "report_path": str(report.report_path),
+        "fine_grid": fine,
+        "window_invariance": invariance,
     }
+
+
+def scored(report: Any) -> dict[str, Any]:
+    """Summary and per-subject rows of an evaluation report, METRICS only."""
+    return {
+        "summary": {name: report.summary[name] for name in METRICS if name in report.summary},
+        "per_subject": [{key: row[key] for key in ("subject", *METRICS) if key in row} for row in report.per_subject],
+    }
+
+
+def fine_grid(spec: dict[str, Any]) -> dict[str, Any]:
+    """The held-out fine-grid heads (every entry in their datalist's test split), scored with the run."""
+    from pipelines.evaluate_translation import evaluate_translation
+
+    speed = speed_module()
+    out_dir = Path(spec["work_dir"]) / "translated_fine"
+    summary = speed.translate(spec["run_dir"], [spec["fine_datalist"]], out_dir, split="test")
+    if summary.exit_code:
+        raise RuntimeError(f"fine-grid translation failed: {summary.failures}")
+    report = evaluate_translation(out_dir, spec["fine_datalist"], split="test")
+    return {
+        "datalist": spec["fine_datalist"],
+        "volumes": len(summary.records),
+        "run_spacing": speed.run_spacing(spec["run_dir"]),  # null: the training data's native 5 mm
+        **scored(report),
+    }
+
+
+def window_invariance(spec: dict[str, Any], default_report: Any) -> dict[str, Any]:
+    """Per variant: mean |variant - default| (HU) inside the body (labels > 0), averaged over the test heads."""
+    import numpy as np
+
+    from medgan.data.datalist import load_datalist
+    from medgan.io import read_volume
+    from pipelines.evaluate_translation import evaluate_translation
+
+    speed = speed_module()
+    entries = {str(entry.get("subject")): entry for entry in load_datalist(spec["datalist"], spec["split"])}
+    default_outputs = {row["subject"]: row["output"] for row in default_report.per_subject}
+    variants = {}
+    for name, overrides in WINDOW_VARIANTS.items():
+        out_dir = Path(spec["work_dir"]) / f"translated_{name}"
+        summary = speed.translate(spec["run_dir"], [spec["datalist"]], out_dir, overrides, split=spec["split"])
+        if summary.exit_code:
+            raise RuntimeError(f"{name} translation failed: {summary.failures}")
+        report = evaluate_translation(out_dir, spec["datalist"], split=spec["split"])
+        per_head = []
+        for row in report.per_subject:
+            body = read_volume(entries[row["subject"]]["labels"]).numpy()[0] > 0
+            variant = read_volume(row["output"]).numpy()[0].astype(np.float64)
+            default = read_volume(default_outputs[row["subject"]]).numpy()[0].astype(np.float64)
+            difference = np.abs(variant - default)[body]
+            per_head.append(
+                {
+                    "subject": row["subject"],
+                    "mean_abs_hu": float(difference.mean()),
+                    "max_abs_hu": float(difference.max()),
+                }
+            )
+        variants[name] = {
+            "overrides": list(overrides),
+            "plan": speed.plan_of(spec["run_dir"], overrides)["describe"],
+            "mean_abs_difference_in_body_hu": float(np.mean([head["mean_abs_hu"] for head in per_head])),
+            "max_abs_difference_in_body_hu": float(np.max([head["max_abs_hu"] for head in per_head])),
+            "mae_hu": report.summary["mae_hu"]["mean"],
+            "per_subject": per_head,
+        }
+    return {
+        "reference": "the default inference settings of the run",
+        "default_plan": speed.plan_of(spec["run_dir"])["describe"],
+        "overrides_route": speed.overrides_route(),
+        "variants": variants,
+    }
+
+
+def speed_stage(spec: dict[str, Any]) -> dict[str, Any]:
+    """benchmarks/translate_speed.py's measurement, in this child process."""
+    speed = speed_module()
+    mae_run = Path(spec["mae_run"]) if spec.get("mae_run") else None
+    result = speed.measure(
+        Path(spec["work_dir"]), smoke=spec["smoke"], mae_run=mae_run, datalist=Path(spec["datalist"])
+    )
+    result["mae_run_method"] = spec.get("mae_run_method")
+    return speed.strict(result)
 
 
 def torch_threads(threads: int = 0) -> int:
@@ -180,7 +320,7 @@ def torch_threads(threads: int = 0) -> int:
     return torch.get_num_threads()
 
 
-STAGES = {"train": train_stage, "translate": translate_stage}
+STAGES = {"train": train_stage, "translate": translate_stage, "speed": speed_stage}
 
 
 def run_child(stage: str, spec: dict[str, Any], work_dir: Path) -> dict[str, Any]:
@@ -262,10 +402,51 @@ def bench_method(name: str, args: argparse.Namespace, work_root: Path) -> dict[s
         "split": "test",
         "work_dir": str(work),
         "threads": args.threads,
+        "fine_datalist": str(args.fine_datalist) if args.fine_datalist else None,
+        "neural": name in NEURAL,
     }
     translation = run_child("translate", spec, work)
     translation["voxels_per_second"] = translation["voxels"] / translation["seconds"]
-    return {"config": f"configs/{CONFIGS[name]}", "overrides": overrides, "train": train, "translation": translation}
+    result = {"config": f"configs/{CONFIGS[name]}", "overrides": overrides, "train": train, "translation": translation}
+    result["resolution_ratio"] = resolution_ratio(translation)
+    return result
+
+
+def resolution_ratio(translation: dict[str, Any]) -> dict[str, Any] | None:
+    """MAE on the fine-grid held-out heads / MAE on the 5 mm test heads (different subjects: see the note)."""
+    fine = translation.get("fine_grid")
+    if not fine:
+        return None
+    coarse_mae, fine_mae = translation["summary"]["mae_hu"]["mean"], fine["summary"]["mae_hu"]["mean"]
+    return {
+        "value": fine_mae / coarse_mae if coarse_mae else None,
+        "mae_hu_fine": fine_mae,
+        "mae_hu_test": coarse_mae,
+        "note": (
+            "fine heads are a different draw of phantom subjects (seed "
+            f"{FINE_SEED}) than the 5 mm test heads, so the ratio mixes the grid change with subject variation"
+        ),
+    }
+
+
+def make_fine_heads(out_dir: Path, smoke: bool) -> Path:
+    """Held-out phantom heads on a finer grid, every one in the datalist's test split; returns the datalist."""
+    from medgan.data.phantom import PhantomDatasetConfig, write_phantom_dataset
+
+    settings = SMOKE_FINE_HEADS if smoke else FINE_HEADS
+    config = PhantomDatasetConfig(
+        subjects=settings["subjects"], shape=settings["shape"], spacing_mm=settings["spacing_mm"], seed=FINE_SEED
+    )
+    result = write_phantom_dataset(out_dir, config, montage_subjects=1)
+    content = json.loads(result.datalist_path.read_text())
+    everyone = sorted(
+        (entry for split in ("training", "validation", "test") for entry in content[split]),
+        key=lambda entry: entry["subject"],
+    )
+    content |= {"training": [], "validation": [], "test": everyone, "num_test": len(everyone)}
+    content |= {"num_training": 0, "num_validation": 0}
+    result.datalist_path.write_text(json.dumps(content, indent=2) + "\n")
+    return result.datalist_path
 
 
 # ---- the comparison ---------------------------------------------------------------------------------
@@ -317,6 +498,54 @@ def paired_comparison(a: dict[str, Any], b: dict[str, Any], metric: str) -> dict
 
 def _cis_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
     return not (a["ci_high"] < b["ci_low"] or b["ci_high"] < a["ci_low"])
+
+
+def bench_speed(args: argparse.Namespace, results: dict[str, dict[str, Any]], work_root: Path) -> dict[str, Any]:
+    """The translate-path speed section in its own child (its test MAE from the trained pix2pix or unet_l1 run)."""
+    mae_method = next((name for name in SPEED_RUN_PREFERENCE if name in results), None)
+    spec = {
+        "work_dir": str(work_root / "speed"),
+        "smoke": args.smoke,
+        "mae_run": results[mae_method]["train"]["run_dir"] if mae_method else None,
+        "mae_run_method": mae_method,
+        "datalist": str(args.datalist),
+        "threads": args.threads,
+    }
+    print(f"[speed] timing the translate job (test MAE from {mae_method or 'no trained run'})", flush=True)
+    return run_child("speed", spec, work_root / "speed")
+
+
+def cpu_features() -> dict[str, bool]:
+    """The /proc/cpuinfo flags (amx_bf16, avx512_bf16, avx512f, avx2) that decide the CPU inference path."""
+    from medgan.precision import cpu_features as read_flags
+
+    return dict(read_flags())
+
+
+def _target(value: float | None, limit: float, comparison: str, **extra: Any) -> dict[str, Any]:
+    """One issue target: value, target, whether met (a missing / non-finite value is not met)."""
+    finite = value is not None and math.isfinite(value)
+    met = finite and (value >= limit if comparison == ">=" else value <= limit)
+    return {"value": value if finite else None, "target": limit, "comparison": comparison, "met": bool(met), **extra}
+
+
+def targets(results: dict[str, dict[str, Any]], speed: dict[str, Any] | None) -> dict[str, Any]:
+    """Every issue target with its value and whether it is met (the speed ones from the speed section)."""
+    found: dict[str, Any] = {}
+    for name, result in results.items():
+        ratio = result.get("resolution_ratio")
+        if ratio:
+            found[f"resolution_ratio.{name}"] = _target(
+                ratio["value"], TARGET_RESOLUTION_RATIO, "<=", note="different subjects on the fine grid"
+            )
+        invariance = result["translation"].get("window_invariance")
+        if invariance:
+            small = invariance["variants"]["small_windows"]["mean_abs_difference_in_body_hu"]
+            found[f"window_invariance_hu.{name}"] = _target(small, TARGET_WINDOW_DIFFERENCE_HU, "<=")
+    if speed:
+        for key, value in speed["targets"].items():
+            found[f"speed.{key}"] = value
+    return found
 
 
 def checks(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -375,9 +604,9 @@ def markdown_table(report: dict[str, Any]) -> str:
         f"Load average at start {report['environment']['load_average_at_start'][0]}, "
         f"torch {report['environment']['torch']}, {report['environment']['torch_threads']} threads.",
         "",
-        "| method | MAE HU | PSNR dB | SSIM | bone Dice | MAE bone / soft / air HU | steps | steps/s "
-        "| voxels/s | peak RSS train / translate MB | data wait | MAE vs bulk |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| method | MAE HU | PSNR dB | SSIM | bone Dice | MAE bone / soft / air HU | MAE outside body HU | steps "
+        "| steps/s | voxels/s | peak RSS train / translate MB | data wait | MAE vs bulk |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, result in report["methods"].items():
         summary, train = result["translation"]["summary"], result["train"]
@@ -387,7 +616,8 @@ def markdown_table(report: dict[str, Any]) -> str:
         ratio = result.get("ratios", {}).get(f"mae_hu_ratio_vs_{BASELINE}")
         lines.append(
             f"| {name} | {_fmt(summary.get('mae_hu'), 1)} | {_fmt(summary.get('psnr_db'), 2)} "
-            f"| {_fmt(summary.get('ssim'), 3)} | {_fmt(summary.get('dice_bone'), 3)} | {tissue} | {train['steps']} "
+            f"| {_fmt(summary.get('ssim'), 3)} | {_fmt(summary.get('dice_bone'), 3)} | {tissue} "
+            f"| {_fmt(summary.get('mae_hu_outside_body'), 1)} | {train['steps']} "
             f"| {train['steps_per_second']:.2f} | {result['translation']['voxels_per_second']:,.0f} "
             f"| {train['peak_rss_mb']:.0f} / {result['translation']['peak_rss_mb']:.0f} "
             f"| {100 * train['data_wait_fraction']:.1f}% | {'n/a' if ratio is None else f'{ratio:.2f}'} |"
@@ -395,7 +625,71 @@ def markdown_table(report: dict[str, Any]) -> str:
     verdict = report["checks"].get("pix2pix_beats_bulk_density_on_mae_and_bone_dice")
     if verdict is not None:
         lines += ["", f"pix2pix beats bulk density on MAE and bone Dice: **{'yes' if verdict else 'no'}**"]
+    lines += robustness_table(report) + speed_lines(report.get("speed")) + target_lines(report.get("targets", {}))
     return "\n".join(lines) + "\n"
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def robustness_table(report: dict[str, Any]) -> list[str]:
+    """Fine-grid held-out heads and window invariance, one row per method."""
+    heads = report.get("fine_grid_heads") or {}
+    lines = [
+        "",
+        f"Held-out fine-grid heads: {heads.get('subjects')} new phantom subjects (seed {heads.get('seed')}) at "
+        f"{heads.get('spacing_mm')} mm; resolution ratio = their MAE / the 5 mm test MAE (different subjects, "
+        "so it mixes the grid change with subject variation). Window / fp32 diff: mean |difference| inside "
+        "the body vs the default settings (HU, mean over the test heads).",
+        "",
+        "| method | MAE fine-grid HU | resolution ratio | window diff HU (32^3, overlap 0.5) | fp32 diff HU |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, result in report["methods"].items():
+        fine = result["translation"].get("fine_grid") or {}
+        ratio = (result.get("resolution_ratio") or {}).get("value")
+        variants = (result["translation"].get("window_invariance") or {}).get("variants", {})
+        small = variants.get("small_windows", {}).get("mean_abs_difference_in_body_hu")
+        fp32 = variants.get("fp32", {}).get("mean_abs_difference_in_body_hu")
+        lines.append(
+            f"| {name} | {_fmt(fine.get('summary', {}).get('mae_hu'), 1)} | {_number(ratio, 2)} "
+            f"| {_number(small, 2)} | {_number(fp32, 2)} |"
+        )
+    return lines
+
+
+def speed_lines(speed: dict[str, Any] | None) -> list[str]:
+    """The translate-path speed section in two lines."""
+    if not speed:
+        return []
+    paths, quality = speed["paths"], speed.get("test_mae") or {}
+    shape = "x".join(map(str, speed["input"]["shape"]))
+    mae = quality.get("mae_hu", {})
+    features = ", ".join(name for name, present in speed["cpu"]["features"].items() if present) or "none"
+    speedup = speed["speedup_default_vs_todays_default"]
+    return [
+        "",
+        f"Translate job on a {shape} phantom head at {speed['input']['spacing_mm'][0]} mm: today's default path "
+        f"{_number(paths['todays_default']['seconds_median'], 1)} s, new default "
+        f"{_number(paths['default']['seconds_median'], 1)} s (**{_number(speedup, 2)}x**, "
+        f"default precision {speed['default_precision']}; CPU flags: {features}). Test MAE "
+        f"({speed.get('mae_run_method') or 'n/a'}): {_number(mae.get('todays_default'), 1)} vs "
+        f"{_number(mae.get('default'), 1)} HU (|diff| {_number(quality.get('abs_difference_hu'), 2)} HU).",
+    ]
+
+
+def target_lines(found: dict[str, Any]) -> list[str]:
+    """One line per issue target."""
+    if not found:
+        return []
+    lines = ["", "| target | value | goal | met |", "| --- | --- | --- | --- |"]
+    for name, item in found.items():
+        lines.append(
+            f"| {name} | {_number(item['value'], 2)} | {item['comparison']} {item['target']:g} "
+            f"| {'yes' if item['met'] else 'no'} |"
+        )
+    return lines
 
 
 def _strict(value: Any) -> Any:
@@ -416,7 +710,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     methods = sorted(args.methods, key=lambda name: name != BASELINE)
     with tempfile.TemporaryDirectory(prefix="medgan-bench-") as scratch:
         work_root = args.work_dir or Path(scratch)
+        print(f"generating the fine-grid held-out heads (seed {FINE_SEED})", flush=True)
+        args.fine_datalist = make_fine_heads(work_root / "fine_heads", args.smoke)
         results = {name: bench_method(name, args, work_root) for name in methods}
+        speed = None if args.skip_speed else bench_speed(args, results, work_root)
     add_ratios(results)
     test_subjects = len(json.loads(Path(args.datalist).read_text())["test"])
     return {
@@ -441,8 +738,16 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "baseline": BASELINE,
         "environment": environment(load_at_start),
         "total_seconds": time.perf_counter() - started,
+        "fine_grid_heads": {
+            **(SMOKE_FINE_HEADS if args.smoke else FINE_HEADS),
+            "seed": FINE_SEED,
+            "note": "phantom heads never trained on (a different seed from sample_data), all scored as test",
+        },
         "methods": results,
+        "speed": speed,
         "checks": checks(results),
+        "targets": targets(results, speed),
+        "cpu_features": cpu_features(),
     }
 
 
@@ -467,6 +772,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads per child (0: torch's default; smoke 1)"
     )
+    parser.add_argument(
+        "--skip-speed", action="store_true", help="leave out the translate-path speed section (translate_speed.py)"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("STAGE", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     smoke_defaults = {"budget_seconds": 8.0, "warmup_steps": 2, "calibration_steps": 5, "max_steps": 30, "threads": 1}
@@ -481,6 +789,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.datalist = args.datalist.resolve()
+    args.fine_datalist = None  # written by run_benchmark
     return args
 
 

@@ -105,19 +105,29 @@ def sample_data_command(
 @cli.command("info")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per input instead of a table.")
-def info_command(paths: tuple[Path, ...], as_json: bool) -> None:
+@click.option(
+    "--run",
+    "run_dir",
+    default=None,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also say what `medgan translate --run RUN` would do with each input (resampling, refusal, warnings).",
+)
+def info_command(paths: tuple[Path, ...], as_json: bool, run_dir: Path | None) -> None:
     """Show geometry, spacing, orientation, intensity range, modality and problems of each input.
 
-    PATHS are NIfTI files (.nii, .nii.gz) or DICOM series folders. Exits with code 1
-    if any input is invalid.
+    PATHS are NIfTI files (.nii, .nii.gz) or DICOM series folders. With --run, each
+    input is also checked as `medgan translate` would check it for that run: trained
+    spacing vs the input's, and the input guard's verdict. Exits with code 1 if any
+    input is invalid or would be refused.
 
     \b
-    Example:
+    Examples:
       medgan info sample_data/subject_000/ct.nii.gz path/to/dicom_series/
+      medgan info --run runs/p2p studies/*/MR
     """
     from pipelines.info import run_info
 
-    n_invalid = run_info(list(paths), as_json=as_json)
+    n_invalid = run_info(list(paths), as_json=as_json, run_dir=run_dir)
     if n_invalid:
         sys.exit(1)
 
@@ -182,6 +192,14 @@ def train_command(
 @click.option("--split", default=None, help="With a datalist input: only this list (training/validation/test).")
 @click.option("--overwrite", is_flag=True, help="Redo items already finished with this run.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="inference.KEY=VALUE",
+    help="Override an inference setting of the run (roi_size, overlap, sw_batch_size, context, precision, "
+    "channels_last, air_outside_body, mode); repeatable.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def translate_command(
     run_dir: Path,
@@ -192,22 +210,33 @@ def translate_command(
     split: str | None,
     overwrite: bool,
     device: str,
+    overrides: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Translate INPUTS (e.g. MRI -> pseudo-CT in HU) with a trained run.
 
-    INPUTS are NIfTI files, DICOM series folders, or a datalist JSON. Every output is
-    on its input's exact grid (shape, affine, orientation). A manifest in --out records
-    each item; re-running skips finished items and resumes a killed job. Exits 1 if any
-    item failed (the others are still written).
+    INPUTS are NIfTI files, DICOM series folders, or a datalist JSON. Each input is
+    resampled to the spacing the run was trained at and back: every output is on its
+    input's exact grid (shape, affine, orientation). Inputs of another modality (a CT
+    given to an MRI model) and blank images are refused; doubtful ones (small field of
+    view, far-off spacing) are translated with warnings in the manifest. A manifest in
+    --out records each item; re-running skips finished items and resumes a killed job.
+    Exits 1 if any item failed (the others are still written), 2 for a --set key
+    outside inference.
 
     \b
     Examples:
       medgan translate --run runs/p2p sample_data/datalist.json --split test --out pseudo_ct/
       medgan translate --run runs/p2p studies/*/MR --out pct/ --format dicom --shard 0/4
+      medgan translate --run runs/p2p scan.nii.gz --out pct/ --set inference.roi_size=[64,64,64]
     """
-    from pipelines.translate import run_translate
+    from medgan.errors import ConfigError
+    from pipelines.translate import check_inference_overrides, run_translate
 
+    try:
+        check_inference_overrides(overrides)
+    except ConfigError as err:  # a usage error: the option does not take that key
+        raise click.BadParameter(str(err), param_hint="'--set'") from None
     summary = run_translate(
         run_dir,
         list(inputs),
@@ -218,10 +247,12 @@ def translate_command(
         device=device,
         progress=not quiet,
         split=split,
+        overrides=overrides,
     )
+    n_warned = sum(1 for record in summary.records if record.warnings)
     click.echo(
         f"{summary.n_done} translated, {summary.n_skipped} already done, {summary.n_failed} failed; "
-        f"manifest: {summary.manifest_path}"
+        f"manifest: {summary.manifest_path}" + (f"; {n_warned} with warnings (see the manifest)" if n_warned else "")
     )
     for failure in summary.failures:
         click.echo(f"  failed: {failure.input}: {failure.error}", err=True)

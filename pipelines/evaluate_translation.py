@@ -26,6 +26,21 @@ from medgan.io import atomic_write_text, read_volume
 from medgan.jobs.manifest import merge_manifests
 from medgan.viz import save_montage
 
+HEADLINE_METRICS = (
+    "mae_hu",
+    "psnr_db",
+    "ssim",
+    "dice_bone",
+    "mae_hu_bone",
+    "mae_hu_soft_tissue",
+    "mae_hu_air",  # air tissue inside the body (sinuses, airways)
+    "mae_hu_outside_body",  # background around the head, outside the body mask
+)
+METRIC_NOTES = {
+    "mae_hu_air": "MAE over the air tissue inside the body mask (reference CT < -400 HU: sinuses, airways)",
+    "mae_hu_outside_body": "MAE over every voxel outside the body mask (the background around the head); "
+    "not part of mae_hu; null when the mask covers the whole volume",
+}
 MONTAGE_SUBJECTS = 3
 CT_WINDOW_HU = (-1000.0, 1500.0)
 ERROR_WINDOW_HU = (0.0, 500.0)
@@ -43,7 +58,7 @@ class TranslationReport:
     def headline(self) -> str:
         """One line per key metric, e.g. `mae_hu  62.1 (95% CI 55.0-69.3)`."""
         lines = []
-        for name in ("mae_hu", "psnr_db", "ssim", "dice_bone", "mae_hu_bone", "mae_hu_soft_tissue", "mae_hu_air"):
+        for name in HEADLINE_METRICS:
             stats = self.summary.get(name)
             if stats and stats["n"]:
                 lines.append(
@@ -130,7 +145,14 @@ def evaluate_translation(
             montage_rows[f"{subject} |error| (HU)"] = np.abs(pseudo_ct_hu - ct_hu)
     summary = aggregate_metrics(per_subject)
     report_path = Path(report_path) if report_path else translated_dir / "evaluation.json"
-    report = {"datalist": str(datalist), "split": split, "summary": summary, "per_subject": per_subject}
+    report = {
+        "datalist": str(datalist),
+        "split": split,
+        "headline": {name: summary[name] for name in HEADLINE_METRICS if name in summary},
+        "metric_notes": METRIC_NOTES,
+        "summary": summary,
+        "per_subject": per_subject,
+    }
     atomic_write_text(report_path, json.dumps(_strict_json(report), indent=2))
     montage_path = _write_montage(montage_rows, report_path.with_suffix(".png"), target_key)
     return TranslationReport(per_subject, summary, report_path, montage_path)

@@ -2,7 +2,9 @@
 
 A thin composition: load and validate the experiment config (with ``--set``
 overrides), pick the run folder, join torch.distributed when launched by
-torchrun, save the resolved config, and hand over to the training engine. With
+torchrun, save the resolved config and the training data profile
+(``data_profile.json``: spacing, field of view, intensities of the training
+images, used by the translate job), and hand over to the training engine. With
 ``dry_run`` it checks the config, the data and the networks (and prints parameter
 counts and the resolved config) without training.
 """
@@ -10,6 +12,7 @@ counts and the resolved config) without training.
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import torch.distributed as dist
 
 from medgan.config.loader import config_to_yaml, load_config, save_resolved_config
 from medgan.config.schema import ExperimentConfig
+from medgan.data.profile import DataProfile, build_data_profile
 from medgan.errors import TrainingError
 from medgan.methods import get_method
 from medgan.methods.capabilities import capabilities_of
@@ -24,6 +28,8 @@ from medgan.training.distributed import DistributedContext, init_distributed, sh
 from medgan.training.engine import Trainer, count_parameters
 from medgan.training.health import health_summary
 from medgan.training.run_layout import CONFIG_FILE, RunLayout
+
+LOG = logging.getLogger(__name__)
 
 RUNS_ROOT = Path("runs")
 
@@ -55,6 +61,38 @@ def _agree_on_run_dir(run_dir: Path, context: DistributedContext) -> Path:
     shared = [str(run_dir)]
     dist.broadcast_object_list(shared, src=0)
     return Path(shared[0])
+
+
+def profile_training_data(config: ExperimentConfig) -> DataProfile:
+    """The data profile of the run's training split (source images, and target images for reference)."""
+    data = config.data
+    return build_data_profile(
+        data.datalist,
+        split=data.train_split,
+        source_key=data.source_key,
+        source_modality=data.source_modality,
+        target_key=data.target_key,
+        target_modality=data.target_modality,
+    )
+
+
+def write_data_profile(config: ExperimentConfig, layout: RunLayout, *, keep_existing: bool = False) -> Path:
+    """Write ``data_profile.json``; with ``keep_existing`` (resume) a profile already there is kept as it is.
+
+    A resumed run keeps the profile it began with; one resumed from before profiles
+    existed gets one now.
+    """
+    if keep_existing and layout.data_profile.is_file():
+        return layout.data_profile
+    profile = profile_training_data(config)
+    LOG.info(
+        "training data profile: %d %r image(s), median spacing %s, smallest field of view %s",
+        profile.source.n_entries,
+        profile.source.key,
+        " x ".join(f"{v:g}" for v in profile.source.median_spacing),
+        " x ".join(f"{v:g}" for v in profile.source.min_fov_mm),
+    )
+    return profile.save(layout.data_profile)
 
 
 def dry_run_report(config: ExperimentConfig) -> str:
@@ -115,6 +153,7 @@ def run_training(
         if context.is_main:
             chosen.mkdir(parents=True, exist_ok=True)
             save_resolved_config(config, layout.config)
+            write_data_profile(config, layout, keep_existing=resume)
         trainer = Trainer(config, chosen, context, resume=resume, quiet=quiet)
         run = trainer.fit()
         if context.is_main:

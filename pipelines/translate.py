@@ -6,6 +6,14 @@ source-key entries). Each input is preprocessed like training, translated window
 by window, mapped back to the input's exact grid and to physical units (HU), and
 written as NIfTI or as a de-identified DICOM series. The job is resumable and
 shardable (:mod:`medgan.jobs`): see ``OUT/manifest*.jsonl``.
+
+Each input is resampled to the spacing the run was trained at and back
+(``TrainedRun.trained_spacing``), and checked first by the input guard
+(:mod:`medgan.inference.input_guard`): an input of the wrong modality or a blank
+one fails its item with a message naming the file; doubtful ones (small field of
+view, far-off spacing) are translated with warnings in the manifest.
+``--set inference.KEY=VALUE`` changes how windows run (see ``InferenceConfig``);
+nothing else of the run's config may change.
 """
 
 from __future__ import annotations
@@ -18,16 +26,19 @@ from pathlib import Path
 import torch
 import yaml
 
-from medgan.config.loader import resolve_output_path
+from medgan.config.loader import apply_overrides, config_sha256, resolve_output_path, validate_config
 from medgan.config.schema import ExperimentConfig
 from medgan.data.datalist import SPLITS, load_datalist, read_datalist_json
 from medgan.data.presets import get_preset
+from medgan.data.profile import DataProfile
 from medgan.devices import resolve_device
 from medgan.errors import ConfigError, OutputPathError
-from medgan.inference import SlidingWindowSettings, Translator, VolumeTranslator
+from medgan.inference import InferencePlan, SlidingWindowSettings, Translator, VolumeTranslator
+from medgan.inference.input_guard import InputGuard
 from medgan.io import atomic_write_text, write_dicom_series, write_nifti
-from medgan.jobs import JobFingerprint, JobItem, JobSummary, parse_shard, run_job, unique_output_names
+from medgan.jobs import ItemResult, JobFingerprint, JobItem, JobSummary, parse_shard, run_job, unique_output_names
 from medgan.training import load_trained_run
+from medgan.training.trained_run import trained_spacing_of
 
 LOG = logging.getLogger(__name__)
 
@@ -54,7 +65,11 @@ def expand_inputs(inputs: Sequence[str | Path], *, source_key: str, split: str |
                 if len(with_source) < len(entries):
                     LOG.warning(
                         "%s: %d of %d %r entries have no %r image and are left out",
-                        path, len(entries) - len(with_source), len(entries), name, source_key,
+                        path,
+                        len(entries) - len(with_source),
+                        len(entries),
+                        name,
+                        source_key,
                     )
                 paths.extend(with_source)
         else:
@@ -108,6 +123,42 @@ def _dicom_modality(output_format: str, target_modality: str) -> str | None:
     return get_preset(target_modality).dicom_modality if output_format == "dicom" else None
 
 
+OVERRIDABLE_SECTION = "inference"
+
+
+def check_inference_overrides(overrides: Sequence[str]) -> None:
+    """Refuse any ``--set`` override that is not an ``inference.KEY=VALUE`` (ConfigError naming it).
+
+    The run's data, model and training settings made its weights: changing them at
+    translate time would silently translate differently from what was trained
+    (e.g. another spacing or intensity preset), so only the inference section, which
+    says how windows run, may change.
+    """
+    for override in overrides:
+        changed = apply_overrides({}, [override])  # the loader's own parsing of KEY=VALUE
+        section, value = next(iter(changed.items()))
+        if section != OVERRIDABLE_SECTION or not isinstance(value, dict):
+            key = override.split("=", 1)[0].strip()
+            raise ConfigError(
+                f"--set {override!r}: translate may only change inference.* keys, not {key!r}",
+                fix="set inference.roi_size / overlap / sw_batch_size / context / precision / channels_last / "
+                "air_outside_body / mode; the run's other settings made its weights (retrain to change them)",
+            )
+
+
+def with_inference_overrides(config: ExperimentConfig, overrides: Sequence[str]) -> ExperimentConfig:
+    """``config`` with the ``inference.*`` overrides applied, validated as ``medgan train --set`` would be.
+
+    A bad key or value is a ConfigError naming it (and, e.g., a window the generator
+    cannot take). Returns ``config`` itself when there are no overrides.
+    """
+    if not overrides:
+        return config
+    check_inference_overrides(overrides)
+    raw = apply_overrides(json.loads(config.model_dump_json()), overrides)
+    return validate_config(raw, ExperimentConfig)
+
+
 def translate_inputs(
     translator: Translator,
     config: ExperimentConfig,
@@ -122,13 +173,17 @@ def translate_inputs(
     split: str | None = None,
     sw_device: str | torch.device = "cpu",
     window: SlidingWindowSettings | None = None,
+    profile: DataProfile | None = None,
 ) -> JobSummary:
     """Run the translate job with any ``translator`` callable (what :func:`run_translate` does with a run).
 
     ``config`` supplies the preprocessing (``data``) and windowing (``inference``);
+    ``profile`` is the run's training data profile: inputs are resampled to the
+    trained spacing (:func:`medgan.training.trained_run.trained_spacing_of`) and
+    checked by the input guard against it (modality checks only without one).
     ``fingerprint`` says which weights and config made the outputs, so re-runs can
     skip finished items. Returns the job summary; ``summary.exit_code`` is 1 when
-    any item failed.
+    any item failed (a refused input fails its item).
     """
     target_modality = config.data.target_modality
     dicom_modality = _dicom_modality(output_format, target_modality)
@@ -146,15 +201,21 @@ def translate_inputs(
         target_modality=target_modality,
         naming_paths=expand_inputs(inputs, source_key=config.data.source_key),  # every datalist split
     )
-    volume_translator = VolumeTranslator.from_config(translator, config, sw_device=sw_device, window=window)
+    trained_spacing = trained_spacing_of(config, profile)
+    guard = InputGuard(profile, config.data.source_modality, trained_spacing)
+    volume_translator = VolumeTranslator.from_config(
+        translator, config, sw_device=sw_device, window=window, target_spacing=trained_spacing, source_check=guard
+    )
 
-    def translate_one(item: JobItem) -> None:
+    def translate_one(item: JobItem) -> ItemResult:
         volume = volume_translator(item.input_path)
         if output_format == "nifti":
             write_nifti(volume, item.output_path)
         else:
             reference = volume.meta if volume.meta.get("source_format") == "dicom" else None
             write_dicom_series(volume, item.output_path, modality=dicom_modality, reference=reference, overwrite=True)
+        note = guard.resampling_note()
+        return ItemResult(warnings=tuple(volume_translator.last_warnings), notes=(note,) if note else ())
 
     return run_job(
         items,
@@ -191,39 +252,56 @@ def run_translate(
     device: str = "auto",
     progress: bool = True,
     split: str | None = None,
+    overrides: Sequence[str] = (),
 ) -> JobSummary:
     """Translate ``inputs`` with the trained run in ``run_dir``; outputs and manifest go to ``out_dir``.
 
     ``shard`` ("i/n") and torchrun's RANK / WORLD_SIZE split the sorted inputs so
     several processes or machines share one job; ``overwrite`` redoes finished
     items. Windows run on ``device`` ("auto": CUDA when present); the stitched
-    volume stays in host memory. See :func:`translate_inputs`.
+    volume stays in host memory. ``overrides`` are ``inference.KEY=VALUE`` strings
+    applied to the run's config (anything else is a ConfigError). The fingerprint's
+    config hash is that of the effective config, so outputs made with other
+    inference settings are redone rather than skipped. See :func:`translate_inputs`.
     """
     parse_shard(shard)  # a bad --shard is reported before the run is loaded
+    check_inference_overrides(overrides)  # and so is a foreign --set key
     torch_device = resolve_device(device)
     run = load_trained_run(run_dir, device=torch_device)
+    config = with_inference_overrides(run.config, overrides)
+    effective_sha256 = config_sha256(config)
+    inference_plan = InferencePlan.from_config(config.inference, torch_device)
+    inference_plan.prepare(run.networks.values())  # weights in the windows' memory format, once
+    LOG.info("inference: %s", inference_plan.describe())
+    trained_spacing = trained_spacing_of(config, run.profile, warn=False)
     _save_job_settings(
         Path(out_dir),
         {
             "run_dir": str(Path(run_dir).resolve()),
             "checkpoint": str(run.checkpoint_path),
             "checkpoint_sha256": run.checkpoint_sha256,
-            "config_sha256": run.config_sha256,
+            "config_sha256": effective_sha256,
+            "run_config_sha256": run.config_sha256,
             "output_format": output_format,
             "split": split,
-            "run_config": json.loads(run.config.model_dump_json()),
+            "inference_overrides": list(overrides),
+            "inference_path": inference_plan.describe(),
+            "trained_spacing": None if trained_spacing is None else [float(v) for v in trained_spacing],
+            "data_profile": run.profile is not None,
+            "run_config": json.loads(config.model_dump_json()),
         },
     )
     return translate_inputs(
         run.translate,
-        run.config,
+        config,
         inputs,
         out_dir,
-        fingerprint=JobFingerprint(run.checkpoint_sha256, run.config_sha256),
+        fingerprint=JobFingerprint(run.checkpoint_sha256, effective_sha256),
         output_format=output_format,
         shard=shard,
         overwrite=overwrite,
         progress=progress,
         split=split,
         sw_device=torch_device,
+        profile=run.profile,
     )

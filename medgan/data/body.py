@@ -48,3 +48,11 @@ def body_mask(
 def _plain(array: torch.Tensor | np.ndarray) -> torch.Tensor:
     """A plain tensor (MONAI MetaTensors lose their metadata: a mask needs none)."""
     return torch.as_tensor(array).as_subclass(torch.Tensor)
+
+
+def outline_threshold(modality: str, override: float | None = None) -> float:
+    """The network-range intensity above which a ``modality`` voxel is inside the head outline (air mask)."""
+    if override is not None:
+        return float(override)
+    preset = get_preset(modality)
+    return preset.outline_threshold if preset.outline_threshold is not None else preset.body_threshold

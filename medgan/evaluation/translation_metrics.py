@@ -22,6 +22,16 @@ Dice overlap of bone. Tissue classes come from the reference CT inside the body
 mask: air < -400 HU (sinuses, airways), bone > 250 HU, soft tissue in between, or
 from a label volume when one is given. A tissue with no voxels gives ``NaN``.
 
+Two air figures, not to be confused:
+
+- ``mae_hu_air``: the *air tissue inside the body mask* (CT < -400 HU: sinuses,
+  airways, mastoid cells); how well the network renders air within the anatomy.
+- ``mae_hu_outside_body``: every voxel *outside* the body mask (the air around the
+  head, and the table or anything else the mask leaves out); how clean the
+  background is, e.g. whether it is -1000 HU or grey noise. It is not part of
+  ``mae_hu`` (which, like SynthRAD, only scores the mask) and is ``NaN`` when the
+  mask covers the whole volume.
+
 Every value is a plain Python float (``json.dumps`` writes ``NaN`` / ``Infinity``
 for the documented NaN and inf cases; strict-JSON writers should map them to null).
 """
@@ -117,13 +127,15 @@ def translation_metrics(
     All three volumes (arrays, tensors or MetaTensors, leading size-1 axes dropped)
     must share one voxel grid of at least 7 voxels per axis; ``body_mask`` is true
     (> 0) inside the patient. Returns ``mae_hu``, ``psnr_db``, ``ssim``,
-    ``mae_hu_<tissue>`` for each tissue and ``dice_bone`` (pseudo-CT > 250 HU vs
-    CT > 250 HU inside the mask). Tissues are air / soft_tissue / bone by CT HU, or,
-    when ``tissue_labels`` (an integer label volume) is given, one entry per label
-    named by ``tissue_names`` (default: every non-zero label inside the mask, named
-    ``label_<value>``). See the module docstring for the exact definitions and the
-    NaN / inf cases. Raises :class:`InputError` for shape mismatches, an empty mask,
-    volumes smaller than the SSIM window or non-finite HU values.
+    ``mae_hu_<tissue>`` for each tissue, ``dice_bone`` (pseudo-CT > 250 HU vs
+    CT > 250 HU inside the mask) and ``mae_hu_outside_body`` (mean |error| over the
+    voxels outside the mask; NaN when there are none; not the in-body ``mae_hu_air``).
+    Tissues are air / soft_tissue / bone by CT HU, or, when ``tissue_labels`` (an
+    integer label volume) is given, one entry per label named by ``tissue_names``
+    (default: every non-zero label inside the mask, named ``label_<value>``). See the
+    module docstring for the exact definitions and the NaN / inf cases. Raises
+    :class:`InputError` for shape mismatches, an empty mask, volumes smaller than the
+    SSIM window or non-finite HU values.
     """
     volumes = {
         "pseudo_ct_hu": as_volume(pseudo_ct_hu, "pseudo_ct_hu"),
@@ -159,6 +171,8 @@ def translation_metrics(
     for tissue, tissue_mask in tissues.items():
         metrics[f"mae_hu_{tissue}"] = float(abs_error_hu[tissue_mask].mean()) if tissue_mask.any() else float("nan")
     metrics["dice_bone"] = _dice(mask & (pseudo > BONE_ABOVE_HU), mask & (reference > BONE_ABOVE_HU))
+    outside = ~mask
+    metrics["mae_hu_outside_body"] = float(abs_error_hu[outside].mean()) if outside.any() else float("nan")
     return metrics
 
 

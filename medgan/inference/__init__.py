@@ -1,6 +1,7 @@
-"""medgan.inference: sliding-window translation of whole volumes, back on the input's own grid."""
+"""medgan.inference: window-invariant translation of whole volumes, back on the input's own grid."""
 
+from medgan.inference.plan import InferencePlan
 from medgan.inference.sliding_window import SlidingWindowSettings, Translator, translate_volume
 from medgan.inference.volume import VolumeTranslator
 
-__all__ = ["SlidingWindowSettings", "Translator", "VolumeTranslator", "translate_volume"]
+__all__ = ["InferencePlan", "SlidingWindowSettings", "Translator", "VolumeTranslator", "translate_volume"]

@@ -8,6 +8,7 @@ manifest line, re-runs skip what is done, and one bad input never stops the job.
 from medgan.jobs.manifest import ManifestRecord, ManifestWriter, manifest_files, merge_manifests, read_manifest
 from medgan.jobs.naming import input_stem, sanitize_name, unique_output_names
 from medgan.jobs.runner import (
+    ItemResult,
     JobFailure,
     JobFingerprint,
     JobItem,
@@ -19,6 +20,7 @@ from medgan.jobs.runner import (
 from medgan.jobs.sharding import ShardSpec, parse_shard, resolve_shard, select_shard, shard_from_environment
 
 __all__ = [
+    "ItemResult",
     "JobFailure",
     "JobFingerprint",
     "JobItem",

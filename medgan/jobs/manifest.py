@@ -29,6 +29,10 @@ class ManifestRecord:
 
     ``key`` identifies the item across runs (the absolute input path for translate);
     ``output`` is relative to the job's output folder so the folder can be moved.
+    ``warnings`` are the job's doubts about an item it still processed (e.g. a field
+    of view much smaller than the training images'); ``notes`` say what it did that a
+    user may want to know (e.g. how the input was resampled). Both are None when empty,
+    and absent in manifests older than them (read back as None).
     """
 
     key: str
@@ -43,6 +47,8 @@ class ManifestRecord:
     seconds: float
     finished_at: float
     shard: str
+    warnings: list[str] | None = None
+    notes: list[str] | None = None
 
     def to_json(self) -> str:
         """One compact JSON line (no trailing newline)."""

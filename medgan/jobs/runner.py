@@ -87,7 +87,28 @@ class JobSummary:
             self.failures.append(JobFailure(record.key, record.input, record.error or "unknown error"))
 
 
-ItemProcessor = Callable[[JobItem], None]
+@dataclass(frozen=True)
+class ItemResult:
+    """What ``process(item)`` may return besides None: warnings (doubts) and notes (what was done)."""
+
+    warnings: Sequence[str] = ()
+    notes: Sequence[str] = ()
+
+
+ItemProcessor = Callable[[JobItem], "ItemResult | Sequence[str] | None"]
+
+
+def _item_result(returned: object) -> ItemResult:
+    """``process``'s return value as an ItemResult: None -> empty, a string or strings -> warnings."""
+    if returned is None:
+        return ItemResult()
+    if isinstance(returned, ItemResult):
+        return ItemResult(tuple(map(str, returned.warnings)), tuple(map(str, returned.notes)))
+    if isinstance(returned, str):
+        return ItemResult((returned,))
+    if isinstance(returned, Sequence):
+        return ItemResult(tuple(str(warning) for warning in returned))
+    raise TypeError(f"process(item) must return None, warning strings or an ItemResult, got {type(returned)}")
 
 
 def _error_text(exc: BaseException) -> str:
@@ -163,7 +184,10 @@ def run_job(
 ) -> JobSummary:
     """Run this process's shard of ``items``, writing outputs under ``out_dir``.
 
-    ``process(item)`` must write ``item.output_path`` atomically (or raise). Items
+    ``process(item)`` must write ``item.output_path`` atomically (or raise); it may
+    return warning strings or an :class:`ItemResult` (warnings and notes), which are
+    logged and recorded in the item's manifest record (a skipped item keeps the
+    ones of the attempt that made its output). Items
     already finished with the same input, checkpoint and config hashes are skipped
     unless ``overwrite``; anything else (new, failed, interrupted) is (re)done and
     replaces what is at its output path. An exception from one item is recorded as
@@ -178,20 +202,23 @@ def run_job(
     summary = JobSummary(manifest_path=manifest_path, shard=str(shard_spec))
     LOG.info("%s: shard %s has %d of %d items", description, shard_spec, len(my_items), len(items))
 
-    with ManifestWriter(manifest_path) as manifest, ItemProgress(
-        len(my_items), description=description, enabled=progress
-    ) as reporter:
+    with (
+        ManifestWriter(manifest_path) as manifest,
+        ItemProgress(len(my_items), description=description, enabled=progress) as reporter,
+    ):
         for item in my_items:
             started = time.perf_counter()
             input_sha256 = output_sha256 = error = None
+            result = ItemResult()
             try:
                 input_sha256 = sha256_path(item.input_path) if item.input_path is not None else None
                 previous = previous_records.get(item.key)
                 if not overwrite and _is_finished(previous, item, input_sha256, fingerprint, out_dir):
                     status, output_sha256 = "skipped", previous.output_sha256
+                    result = ItemResult(tuple(previous.warnings or ()), tuple(previous.notes or ()))
                 else:
                     remove_stale_temporaries(item.output_path)
-                    process(item)
+                    result = _item_result(process(item))
                     if not item.output_path.exists():
                         raise RuntimeError(f"the job wrote nothing at {item.output_path}")
                     status, output_sha256 = "done", sha256_path(item.output_path)
@@ -199,6 +226,12 @@ def run_job(
                 status, error = "failed", _error_text(exc)
                 if not progress:  # with progress on, the progress line reports it
                     LOG.warning("%s: %s failed: %s", description, item.key, error)
+            if status == "done":
+                for note in result.notes:
+                    LOG.info("%s: %s: %s", description, item.key, note)
+                if not progress:  # with progress on, the progress line reports them
+                    for warning in result.warnings:
+                        LOG.warning("%s: %s: %s", description, item.key, warning)
             record = ManifestRecord(
                 key=item.key,
                 status=status,
@@ -212,10 +245,18 @@ def run_job(
                 seconds=round(time.perf_counter() - started, 3),
                 finished_at=time.time(),
                 shard=str(shard_spec),
+                warnings=list(result.warnings) or None,
+                notes=list(result.notes) or None,
             )
             manifest.append(record)
             summary.add(record)
-            reporter.item_finished(item.output_path.name, status, record.seconds, error)
+            reporter.item_finished(
+                item.output_path.name,
+                status,
+                record.seconds,
+                error,
+                warnings=result.warnings if status == "done" else (),
+            )
     return summary
 
 

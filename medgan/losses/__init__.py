@@ -10,6 +10,7 @@ from medgan.losses.adversarial import (
     build_adversarial_loss,
     discriminator_health,
     discriminator_logits,
+    with_instance_noise,
 )
 from medgan.losses.reconstruction import masked_l1
 
@@ -24,4 +25,5 @@ __all__ = [
     "discriminator_health",
     "discriminator_logits",
     "masked_l1",
+    "with_instance_noise",
 ]

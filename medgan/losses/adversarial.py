@@ -170,6 +170,19 @@ ADVERSARIAL_LOSSES: dict[str, Callable[[], AdversarialLoss]] = {
 }
 
 
+def with_instance_noise(images: torch.Tensor, std: float) -> torch.Tensor:
+    """``images`` plus Gaussian noise of ``std`` (network units): what the discriminator sees.
+
+    Instance noise (Sonderby et al., ICLR 2017; Arjovsky & Bottou, ICLR 2017) added
+    alike to real and generated images hides differences below the noise level, such
+    as the scanner noise real CTs carry and a smooth generator output lacks, which a
+    discriminator otherwise learns first and then wins on alone. 0 returns ``images``.
+    """
+    if std <= 0:
+        return images
+    return images + std * torch.randn_like(images)
+
+
 def build_adversarial_loss(kind: str) -> AdversarialLoss:
     """The adversarial loss registered as ``kind`` (``model.losses.adversarial`` in the config)."""
     if kind not in ADVERSARIAL_LOSSES:

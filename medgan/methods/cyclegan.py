@@ -29,7 +29,7 @@ from pydantic import Field
 from torch import nn
 
 from medgan.errors import ConfigError
-from medgan.losses import batch_diversity, build_adversarial_loss, discriminator_health, masked_l1
+from medgan.losses import batch_diversity, build_adversarial_loss, discriminator_health, masked_l1, with_instance_noise
 from medgan.methods.base import (
     Batch,
     InferenceContext,
@@ -99,6 +99,7 @@ class CycleGAN(TranslationMethod):
                 fix="set model.losses.lambda_identity: 0",
             )
         self.adversarial_loss = build_adversarial_loss(losses.adversarial)
+        self.instance_noise = losses.instance_noise
         self.lambda_adv = losses.lambda_adv
         self.lambda_cycle = losses.lambda_cycle
         self.identity_weight = losses.lambda_identity * losses.lambda_cycle
@@ -148,15 +149,23 @@ class CycleGAN(TranslationMethod):
         """Only the source -> target generator is used at inference, so only it keeps an EMA copy."""
         return ("G",)
 
+    def _critic(self, networks: Mapping[str, nn.Module], name: str, images: torch.Tensor) -> torch.Tensor:
+        """Discriminator ``name``'s output for ``images`` seen through instance noise."""
+        return networks[name](with_instance_noise(images, self.instance_noise))
+
     def generator_loss(self, context: PhaseContext, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
         """Adversarial terms of both generators + cycle + identity L1; leaves both fakes for the D phase."""
         source, target = batch["source"], batch["target"]
         generator, inverse = networks["G"], networks["F"]
         fake_target = generator(source)
         fake_source = inverse(target)
+        # The critics judge bodies: each fake gets air outside the body of the image it was made from.
+        data = self.config.data
+        judged_target = self.body_only(fake_target, batch.get("body_mask"), data.target_modality)
+        judged_source = self.body_only(fake_source, batch.get("target_body_mask"), data.source_modality)
         adversarial = self.adversarial_loss.generator_loss(
-            networks["D_target"](fake_target)
-        ) + self.adversarial_loss.generator_loss(networks["D_source"](fake_source))
+            self._critic(networks, "D_target", judged_target)
+        ) + self.adversarial_loss.generator_loss(self._critic(networks, "D_source", judged_source))
         cycle = masked_l1(inverse(fake_target), source) + masked_l1(generator(fake_source), target)
         loss = self.lambda_adv * adversarial + self.lambda_cycle * cycle
         stats = {"adv": adversarial.detach(), "cycle": cycle.detach(), "health/g_adv": adversarial.detach()}
@@ -167,8 +176,8 @@ class CycleGAN(TranslationMethod):
         stats["loss"] = loss.detach()
         stats["health/diversity_fake"] = batch_diversity(fake_target)
         stats["health/diversity_real"] = batch_diversity(target)
-        batch["fake_target"] = fake_target.detach()
-        batch["fake_source"] = fake_source.detach()
+        batch["fake_target"] = judged_target.detach()
+        batch["fake_source"] = judged_source.detach()
         return loss, stats
 
     def discriminator_loss(
@@ -177,14 +186,19 @@ class CycleGAN(TranslationMethod):
         """Both discriminators on real images vs pooled fakes; health is the mean of the two."""
         if "fake_target" not in batch:  # the G phase did not run on this batch
             with torch.no_grad():
-                batch["fake_target"] = networks["G"](batch["source"])
-                batch["fake_source"] = networks["F"](batch["target"])
+                data = self.config.data
+                fake_target, fake_source = networks["G"](batch["source"]), networks["F"](batch["target"])
+                batch["fake_target"] = self.body_only(fake_target, batch.get("body_mask"), data.target_modality)
+                batch["fake_source"] = self.body_only(fake_source, batch.get("target_body_mask"), data.source_modality)
         pooled_target = context.state["pool_target"](batch["fake_target"])
         pooled_source = context.state["pool_source"](batch["fake_source"])
-        real_target_logits = networks["D_target"](batch["target"])
-        real_source_logits = networks["D_source"](batch["source"])
-        fake_target_logits = networks["D_target"](pooled_target)
-        fake_source_logits = networks["D_source"](pooled_source)
+        data = self.config.data
+        real_target = self.body_only(batch["target"], batch.get("target_body_mask"), data.target_modality)
+        real_source = self.body_only(batch["source"], batch.get("body_mask"), data.source_modality)
+        real_target_logits = self._critic(networks, "D_target", real_target)
+        real_source_logits = self._critic(networks, "D_source", real_source)
+        fake_target_logits = self._critic(networks, "D_target", pooled_target)
+        fake_source_logits = self._critic(networks, "D_source", pooled_source)
         loss_target = self.adversarial_loss.discriminator_loss(real_target_logits, fake_target_logits)
         loss_source = self.adversarial_loss.discriminator_loss(real_source_logits, fake_source_logits)
         loss = loss_target + loss_source

@@ -24,8 +24,8 @@ NetworkSpec = Annotated[dict[str, Any], AfterValidator(_spec_has_name)]
 
 
 def default_unet() -> dict[str, Any]:
-    """The default translation generator: a 4-level 3D U-Net."""
-    return {"name": "unet3d", "channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1}
+    """The default translation generator: a 4-level 3D U-Net with batch norm (window-invariant inference)."""
+    return {"name": "unet3d", "channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1, "norm": "batch"}
 
 
 def default_patchgan() -> dict[str, Any]:
@@ -57,4 +57,11 @@ class AdversarialOptions(StrictModel):
     )
     lambda_adv: float = Field(
         1.0, ge=0.0, description="Weight of the generator's adversarial loss; 0 trains without a discriminator."
+    )
+    instance_noise: float = Field(
+        0.03,
+        ge=0.0,
+        description="Std (network units) of Gaussian noise added to every image the discriminator sees, real and "
+        "generated (instance noise). 0.03 (~60 HU on CT) hides the ~20 HU scanner noise of real CTs, on which a "
+        "discriminator otherwise wins outright (measured: D accuracy 1.0 at 2e-5 lr); 0 = off.",
     )

@@ -21,7 +21,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from medgan.losses import batch_diversity, build_adversarial_loss, discriminator_health, masked_l1
+from medgan.losses import (
+    batch_diversity,
+    build_adversarial_loss,
+    discriminator_health,
+    masked_l1,
+    with_instance_noise,
+)
 from medgan.methods.base import Batch, MethodOptions, NetworkDict, Phase, PhaseContext, PhaseLoss, register_method
 from medgan.methods.options import AdversarialOptions, NetworkSpec, discriminator_field, generator_field
 from medgan.methods.translation import TranslationMethod
@@ -73,6 +79,7 @@ class Pix2Pix(TranslationMethod):
         self.body_only_l1 = losses.body_only_l1
         self.background_l1_weight = losses.background_l1_weight
         self.adversarial_loss = build_adversarial_loss(losses.adversarial)
+        self.instance_noise = losses.instance_noise
 
     @property
     def uses_discriminator(self) -> bool:
@@ -119,6 +126,11 @@ class Pix2Pix(TranslationMethod):
             return None
         return body_mask + self.background_l1_weight * (1.0 - body_mask)
 
+    def _critic_input(self, batch: Batch, target: torch.Tensor) -> torch.Tensor:
+        """The (source, target) pair D scores: the target's air outside the body, then instance noise."""
+        target = self.body_only(target, batch.get("body_mask"), self.config.data.target_modality)
+        return with_instance_noise(torch.cat([batch["source"], target], dim=1), self.instance_noise)
+
     def generator_loss(self, context: PhaseContext, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
         """``lambda_l1 * body-weighted L1 (+ lambda_adv * adversarial)``; leaves the detached fake for D."""
         source, target = batch["source"], batch["target"]
@@ -128,7 +140,7 @@ class Pix2Pix(TranslationMethod):
         loss = self.lambda_l1 * l1
         stats = {"l1": l1.detach()}
         if self.uses_discriminator:
-            adversarial = self.adversarial_loss.generator_loss(networks["D"](torch.cat([source, fake], dim=1)))
+            adversarial = self.adversarial_loss.generator_loss(networks["D"](self._critic_input(batch, fake)))
             loss = loss + self.lambda_adv * adversarial
             stats["adv"] = adversarial.detach()
             stats["health/g_adv"] = adversarial.detach()
@@ -147,8 +159,8 @@ class Pix2Pix(TranslationMethod):
             with torch.no_grad():
                 fake = networks["G"](source)
         discriminator = networks["D"]
-        real_output = discriminator(torch.cat([source, target], dim=1))
-        fake_output = discriminator(torch.cat([source, fake], dim=1))
+        real_output = discriminator(self._critic_input(batch, target))
+        fake_output = discriminator(self._critic_input(batch, fake))
         loss = self.adversarial_loss.discriminator_loss(real_output, fake_output)
         stats = {"loss": loss.detach()}
         stats |= discriminator_health(self.adversarial_loss, loss, real_output, fake_output)

@@ -15,6 +15,7 @@ unpaired ones get ``source`` and ``target`` from different subjects and
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,13 +24,14 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
+from medgan.data.body import outline_threshold
 from medgan.data.presets import get_preset
 from medgan.data.streams import PatchGroup, PatchStream, PatchStreamSpec, StreamImage, load_whole_volumes
-from medgan.inference.sliding_window import SlidingWindowSettings
-from medgan.inference.sliding_window import translate_volume as sliding_window_translate
+from medgan.inference.plan import InferencePlan
 from medgan.methods.base import GanMethod, InferenceContext, SampleVolume
 from medgan.models import check_input_size
-from medgan.precision import autocast
+
+LOG = logging.getLogger(__name__)
 
 NETWORK_WINDOW = (-1.0, 1.0)
 ERROR_WINDOW = (0.0, 1.0)
@@ -87,16 +89,48 @@ class TranslationMethod(GanMethod):
     ) -> torch.Tensor:
         """Sliding-window translation of a ``(1, C, D, H, W)`` volume, exactly as the translate job does it.
 
-        Runs :meth:`translate`, or the single network named ``network`` (e.g. CycleGAN's inverse ``F``).
+        Runs :meth:`translate`, or the single network named ``network`` (e.g. CycleGAN's inverse ``F``),
+        with the run's inference plan (windows with context, precision, channels-last) and, for
+        :meth:`translate`, background outside the source's body mask. ``precision`` (training's) is
+        not used: validation scores what the translate job gives.
         """
 
-        def predictor(windows: torch.Tensor) -> torch.Tensor:
-            with autocast(precision, windows.device):
-                output = networks[network](windows) if network else self.translate(networks, windows)
-                return output.float()
+        plan = self.inference_plan(source.device)
 
-        settings = SlidingWindowSettings.from_config(self.config.inference)
-        return sliding_window_translate(source, predictor, settings, device=source.device)
+        def predictor(windows: torch.Tensor) -> torch.Tensor:
+            return networks[network](windows) if network else self.translate(networks, windows)
+
+        prediction = plan.translate(source, predictor, device=source.device)
+        if network is None:  # the inverse network's output is the source domain: no air rule for it
+            target = self.config.data.target_modality
+            if get_preset(target).background is not None:
+                prediction = plan.fill_air(prediction, source, self._body_threshold(), self.background_net(target))
+        return prediction
+
+    def background_net(self, modality: str) -> float:
+        """Network-range value of ``modality``'s air (CT: -1000 HU; else the padding value)."""
+        preset = get_preset(modality)
+        if preset.background is None:
+            return preset.pad_value
+        return float(preset.to_network(torch.tensor(preset.background)))
+
+    def body_only(self, images: torch.Tensor, body_mask: torch.Tensor | None, modality: str) -> torch.Tensor:
+        """``images`` with every voxel outside ``body_mask`` set to ``modality``'s air: what a critic judges.
+
+        The translate job writes air outside the body, so a critic has nothing to
+        learn there; without this it wins on the generator's grey background alone
+        (measured: D accuracy 1.0 from the first hundred steps, docs/decisions.md).
+        """
+        if body_mask is None:
+            return images
+        return images * body_mask + self.background_net(modality) * (1.0 - body_mask)
+
+    def inference_plan(self, device: torch.device) -> InferencePlan:
+        """How whole volumes are translated on ``device``: the run's ``inference`` section, resolved."""
+        return InferencePlan.from_config(self.config.inference, device)
+
+    def _body_threshold(self) -> float:
+        return outline_threshold(self.config.data.source_modality, self.config.data.body_threshold)
 
     def infer_outputs(
         self, networks: Mapping[str, nn.Module], item: Mapping[str, torch.Tensor], context: InferenceContext
@@ -139,9 +173,7 @@ class TranslationMethod(GanMethod):
         """Source (network range), prediction and target (physical units where fixed), |error|."""
         names = self._row_names()
         rows = {names["source"]: SampleVolume(outputs["source"][0, 0].float().cpu(), NETWORK_WINDOW)}
-        rows |= {
-            names[key]: self.target_row(outputs[key]) for key in ("prediction", "target")
-        }
+        rows |= {names[key]: self.target_row(outputs[key]) for key in ("prediction", "target")}
         error = (outputs["prediction"].float() - outputs["target"].float()).abs()[0, 0].cpu()
         rows[names["error"]] = SampleVolume(error, ERROR_WINDOW)
         return rows
@@ -158,9 +190,25 @@ class TranslationMethod(GanMethod):
     # ---- config checks --------------------------------------------------------------------------
 
     def check_generator_input(self, spec: Mapping[str, Any], spec_key: str = "model.generator") -> None:
-        """The generator must accept the training patch and the sliding window."""
-        check_input_size(spec, self.config.data.patch_size, spec_key=spec_key, size_key="data.patch_size")
-        check_input_size(spec, self.config.inference.roi_size, spec_key=spec_key, size_key="inference.roi_size")
+        """The generator must accept the training patch and every inference window (core + context).
+
+        Window cores are ``inference.roi_size`` clipped to volumes padded to
+        ``data.divisible_by``, so both sizes plus twice the context must suit it. A
+        generator normalising per window (instance norm) is accepted with a warning:
+        its output then depends on the window size.
+        """
+        inference, data = self.config.inference, self.config.data
+        check_input_size(spec, data.patch_size, spec_key=spec_key, size_key="data.patch_size")
+        with_context = "(+ 2 * inference.context)"
+        for size, key in ((inference.roi_size, "inference.roi_size"), ((data.divisible_by,) * 3, "data.divisible_by")):
+            window = tuple(int(edge) + 2 * inference.context for edge in size)
+            check_input_size(spec, window, spec_key=spec_key, size_key=f"{key} {with_context}")
+        if str(spec.get("norm", "")).lower() == "instance":
+            LOG.warning(
+                "%s uses instance norm: its statistics are computed per window, so translated volumes change "
+                "with inference.roi_size / overlap (use norm: batch for window-invariant inference)",
+                spec_key,
+            )
 
     def check_discriminator_input(self, spec: Mapping[str, Any], spec_key: str = "model.discriminator") -> None:
         """A patch discriminator must accept the training patch."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from medgan.devices import resolve_device
 
@@ -64,6 +66,23 @@ def barrier(context: DistributedContext) -> None:
     """Wait for every rank (no-op alone)."""
     if context.distributed:
         dist.barrier()
+
+
+def average_buffers(modules: Iterable[nn.Module], context: DistributedContext) -> None:
+    """Average every floating buffer (batch-norm running statistics) over the ranks, in place.
+
+    Each rank's batch norm updates its running statistics from its own batches, so
+    the ranks' copies drift apart (the weights stay equal: DDP averages gradients).
+    SyncBatchNorm would fix that on CUDA only; averaging after each step keeps every
+    rank's (and the EMA's) statistics identical on gloo as well. No-op alone.
+    """
+    if not context.distributed:
+        return
+    for module in modules:
+        for buffer in module.buffers():
+            if buffer.is_floating_point():
+                dist.all_reduce(buffer.data, op=dist.ReduceOp.SUM)
+                buffer.data /= context.world_size
 
 
 def any_rank_true(flag: bool, context: DistributedContext) -> bool:

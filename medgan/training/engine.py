@@ -49,7 +49,7 @@ from medgan.training.checkpoint import (
     restore_rng_states,
     save_checkpoint,
 )
-from medgan.training.distributed import DistributedContext, any_rank_true, barrier
+from medgan.training.distributed import DistributedContext, any_rank_true, average_buffers, barrier
 from medgan.training.ema import make_ema_copies, update_ema
 from medgan.training.guard import NonFiniteGuard
 from medgan.training.health import SHORT_WORD, VERDICT_CODE, HealthMonitor
@@ -272,6 +272,7 @@ class Trainer:
     def _after_good_step(self) -> None:
         train = self.config.train
         decay = train.ema_decay if self.step >= train.ema_start_step else 0.0
+        average_buffers(self.networks.values(), self.context)
         update_ema(self.ema_networks, self.networks, decay)
 
     # ---- the loop ----------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ a run is started. A run folder holds::
     tensorboard/         TensorBoard events
     samples/             step_XXXXXX.png sample montages
     cache/               the disk cache of preprocessed volumes (data.cache: disk)
+    data_profile.json    spacing, field of view and intensities of the training images
+                         (medgan.data.profile), written at run start; the translate job
+                         resamples to the trained spacing and checks inputs against it
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ HEALTH_FILE = "health.json"
 TENSORBOARD_DIR = "tensorboard"
 SAMPLES_DIR = "samples"
 CACHE_DIR = "cache"
+DATA_PROFILE_FILE = "data_profile.json"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,10 @@ class RunLayout:
     @property
     def cache(self) -> Path:
         return self.root / CACHE_DIR
+
+    @property
+    def data_profile(self) -> Path:
+        return self.root / DATA_PROFILE_FILE
 
     def sample(self, step: int) -> Path:
         """The montage PNG of ``step``."""

@@ -4,11 +4,14 @@ The translate job and evaluation only need "give me the generator of this run";
 :func:`load_trained_run` rebuilds the method's networks from the run's saved
 ``config.yaml``, loads the newest checkpoint (the EMA weights where the method
 keeps them, unless told otherwise) and records which exact weights and config
-were used (SHA-256), so outputs can name their provenance.
+were used (SHA-256), so outputs can name their provenance. It also loads the
+run's training data profile (``data_profile.json``, None for runs older than it),
+which says at which voxel spacing the run was trained (:func:`trained_spacing_of`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from torch import nn
 
 from medgan.config.loader import config_sha256, load_config
 from medgan.config.schema import ExperimentConfig
+from medgan.data.profile import DataProfile
 from medgan.errors import TrainingError
 from medgan.io.hashing import sha256_files
 from medgan.methods.base import GanMethod, get_method
@@ -28,7 +32,37 @@ from medgan.training.checkpoint import (
     load_checkpoint_weights,
     load_flat_state_dicts,
 )
-from medgan.training.run_layout import CHECKPOINTS_DIR, CONFIG_FILE
+from medgan.training.run_layout import CHECKPOINTS_DIR, CONFIG_FILE, RunLayout
+
+LOG = logging.getLogger(__name__)
+
+
+def trained_spacing_of(
+    config: ExperimentConfig, profile: DataProfile | None, *, warn: bool = True
+) -> tuple[float, float, float] | None:
+    """The voxel spacing (mm, RAS axis order) the network was trained at, or None when unknown.
+
+    ``config.data.spacing`` when training resampled to it; else the median source
+    spacing of the training images (``profile``), which training used natively;
+    else None (a run older than the profile with native spacing: inputs are then
+    translated at their own spacing, logged as a warning when ``warn``).
+    """
+    if config.data.spacing is not None:
+        return tuple(float(v) for v in config.data.spacing)  # type: ignore[return-value]
+    if profile is not None:
+        return profile.source.median_spacing
+    if warn:
+        LOG.warning(
+            "the run has no data_profile.json (trained before medgan wrote one) and no data.spacing: "
+            "inputs are translated at their native spacing, whatever spacing the run was trained at"
+        )
+    return None
+
+
+def load_run_profile(run_dir: str | Path) -> DataProfile | None:
+    """The run's training data profile, or None when the run has none (older runs)."""
+    path = RunLayout(Path(run_dir)).data_profile
+    return DataProfile.load(path) if path.is_file() else None
 
 
 @dataclass
@@ -43,6 +77,13 @@ class TrainedRun:
     config_sha256: str
     step: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    profile: DataProfile | None = None
+    """The training data profile (``data_profile.json``); None for runs older than it."""
+
+    @property
+    def trained_spacing(self) -> tuple[float, float, float] | None:
+        """The spacing the run was trained at (see :func:`trained_spacing_of`), None when unknown."""
+        return trained_spacing_of(self.config, self.profile)
 
     def translate(self, source_net: torch.Tensor) -> torch.Tensor:
         """Translate a ``(B, 1, D, H, W)`` source batch in [-1, 1] to the target domain, no grad.
@@ -52,6 +93,18 @@ class TrainedRun:
         require_capability(self.method, "translate", job="translate")
         with torch.no_grad():
             return self.method.translate(self.networks, source_net.to(self.device))
+
+
+def load_run_config(run_dir: str | Path) -> ExperimentConfig:
+    """The run's saved config (TrainingError naming the folder when it is not a run folder)."""
+    config_path = Path(run_dir) / CONFIG_FILE
+    if not config_path.is_file():
+        raise TrainingError(
+            "not a training run folder: config.yaml is missing",
+            path=run_dir,
+            fix="pass the folder that `medgan train` created (it holds config.yaml and checkpoints/)",
+        )
+    return load_config(config_path, ExperimentConfig)
 
 
 def load_trained_run(
@@ -70,14 +123,7 @@ def load_trained_run(
     folder when it has no config or no checkpoint.
     """
     run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise TrainingError(
-            "not a training run folder: config.yaml is missing",
-            path=run_dir,
-            fix="pass the folder that `medgan train` created (it holds config.yaml and checkpoints/)",
-        )
-    config = load_config(config_path, ExperimentConfig)
+    config = load_run_config(run_dir)
     checkpoint_root = run_dir / CHECKPOINTS_DIR
     if checkpoint is None:
         step_dir = latest_checkpoint(checkpoint_root)
@@ -110,4 +156,5 @@ def load_trained_run(
         config_sha256=config_sha256(config),
         step=int(step_dir.name.split("_")[-1]),
         device=torch_device,
+        profile=load_run_profile(run_dir),
     )

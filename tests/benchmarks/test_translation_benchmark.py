@@ -24,7 +24,7 @@ def load_benchmark() -> ModuleType:
 
 @pytest.mark.slow
 def test_smoke_run_of_two_methods_writes_the_report(tmp_path: Path) -> None:
-    """bulk_density and a tiny pix2pix: trained to a 3 s budget, translated, scored, compared."""
+    """bulk_density and a tiny pix2pix: trained to a 3 s budget, translated, scored, compared; every section."""
     bench = load_benchmark()
     out = tmp_path / "results" / "translation.json"
     bench.main(
@@ -64,4 +64,61 @@ def test_smoke_run_of_two_methods_writes_the_report(tmp_path: Path) -> None:
     assert "nan" not in out.read_text().lower() and "infinity" not in out.read_text().lower()
     table = out.with_suffix(".md").read_text()
     assert "| pix2pix |" in table and "| bulk_density |" in table
+    assert "MAE outside body HU" in table and "resolution ratio" in table and "| speed.translate_speedup |" in table
     assert all(math.isfinite(v) for v in report["methods"]["pix2pix"]["ratios"].values() if v is not None)
+    check_new_sections(bench, report)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_new_sections(bench: ModuleType, report: dict) -> None:
+    """Fine-grid heads, window invariance, translate speed, targets and CPU features: present and sane."""
+    assert "mae_hu_outside_body" in bench.METRICS
+    heads = report["fine_grid_heads"]
+    assert heads["seed"] == bench.FINE_SEED != 0 and heads["subjects"] >= 1
+    for result in report["methods"].values():
+        assert result["translation"]["summary"]["mae_hu_outside_body"]["mean"] >= 0
+        fine = result["translation"]["fine_grid"]
+        assert fine["volumes"] == heads["subjects"] == len(fine["per_subject"])
+        assert fine["summary"]["mae_hu"]["mean"] > 0
+        ratio = result["resolution_ratio"]
+        assert _finite(ratio["value"]) and ratio["value"] > 0 and "different" in ratio["note"]
+        assert ratio["value"] == ratio["mae_hu_fine"] / ratio["mae_hu_test"]
+    assert report["methods"]["bulk_density"]["translation"]["window_invariance"] is None
+    invariance = report["methods"]["pix2pix"]["translation"]["window_invariance"]
+    assert set(invariance["variants"]) == {"small_windows", "fp32"}
+    for variant in invariance["variants"].values():
+        mean, peak = variant["mean_abs_difference_in_body_hu"], variant["max_abs_difference_in_body_hu"]
+        assert _finite(mean) and 0 <= mean <= peak < 4000
+        assert len(variant["per_subject"]) == 4 and _finite(variant["mae_hu"])
+    assert "inference.roi_size=[32,32,32]" in invariance["variants"]["small_windows"]["overrides"]
+
+    speed = report["speed"]
+    assert speed["input"]["shape"] and speed["input"]["voxels"] > 0 and "resampl" in speed["note"]
+    for path in ("todays_default", "default"):
+        timing = speed["paths"][path]
+        assert len(timing["seconds"]) == speed["repeats"] >= 1 and timing["seconds_median"] > 0
+        assert timing["plan"]["precision"] in ("fp32", "bf16")
+    assert speed["paths"]["todays_default"]["plan"]["precision"] == "fp32"
+    assert speed["paths"]["todays_default"]["plan"]["roi_size"] == [32, 32, 32]
+    assert _finite(speed["speedup_default_vs_todays_default"]) and speed["speedup_default_vs_todays_default"] > 0
+    assert speed["default_precision"] == speed["cpu"]["inference_precision_auto"]
+    assert speed["mae_run_method"] == "pix2pix"
+    quality = speed["test_mae"]
+    assert all(_finite(value) for value in quality["mae_hu"].values()) and quality["abs_difference_hu"] >= 0
+
+    assert set(report["cpu_features"]) == {"amx_bf16", "avx512_bf16", "avx512f", "avx2"}
+    assert all(isinstance(flag, bool) for flag in report["cpu_features"].values())
+    expected = {
+        "resolution_ratio.bulk_density",
+        "resolution_ratio.pix2pix",
+        "window_invariance_hu.pix2pix",
+        "speed.translate_speedup",
+        "speed.test_mae_difference_hu",
+    }
+    assert set(report["targets"]) == expected
+    for item in report["targets"].values():
+        assert _finite(item["value"]) and _finite(item["target"]) and isinstance(item["met"], bool)
+        assert item["comparison"] in ("<=", ">=")

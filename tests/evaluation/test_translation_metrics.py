@@ -94,6 +94,38 @@ def test_per_tissue_split_by_hu_thresholds() -> None:
     expected = (100 * n_air + 10 * n_soft + 300 * n_bone) / body_mask.sum()
     assert metrics["mae_hu"] == pytest.approx(expected)
     assert metrics["dice_bone"] == 1.0
+    assert metrics["mae_hu_outside_body"] == pytest.approx(1500.0)  # -1000 HU read as 500 HU outside
+
+
+def test_mae_outside_body_by_hand_and_apart_from_the_in_body_air() -> None:
+    """Outside-body MAE scores the background only; the in-body air MAE and mae_hu do not see it."""
+    ct_hu, body_mask = _phantom_ct()
+    pseudo_ct_hu = ct_hu.copy()
+    outside = ~body_mask
+    n_outside = int(outside.sum())
+    assert n_outside == 12**3 - 8**3
+    noisy = np.zeros(n_outside)
+    noisy[:10] = 300.0  # ten background voxels read as -700 HU, the rest exact
+    pseudo_ct_hu[outside] += noisy
+    metrics = translation_metrics(pseudo_ct_hu, ct_hu, body_mask)
+    assert metrics["mae_hu_outside_body"] == pytest.approx(10 * 300.0 / n_outside)
+    assert metrics["mae_hu"] == 0.0 and metrics["mae_hu_air"] == 0.0
+
+    in_body_air = body_mask & (ct_hu < -400)
+    pseudo_ct_hu = ct_hu.copy()
+    pseudo_ct_hu[in_body_air] = 0.0  # the sinus filled with soft tissue
+    metrics = translation_metrics(pseudo_ct_hu, ct_hu, body_mask)
+    assert metrics["mae_hu_air"] == pytest.approx(800.0)
+    assert metrics["mae_hu_outside_body"] == 0.0
+
+
+def test_mae_outside_body_is_nan_when_the_mask_covers_everything_and_null_in_json() -> None:
+    ct_hu = np.zeros((7, 7, 7))
+    metrics = translation_metrics(ct_hu + 1.0, ct_hu, np.ones_like(ct_hu))
+    assert math.isnan(metrics["mae_hu_outside_body"])
+    from pipelines.evaluate_translation import _strict_json
+
+    assert json.loads(json.dumps(_strict_json(metrics)))["mae_hu_outside_body"] is None
 
 
 def test_threshold_edges_count_as_soft_tissue() -> None:

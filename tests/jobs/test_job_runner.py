@@ -15,6 +15,7 @@ from medgan.errors import InputError
 from medgan.io.atomic import atomic_path
 from medgan.io.hashing import sha256_file
 from medgan.jobs import (
+    ItemResult,
     JobFingerprint,
     JobItem,
     ManifestWriter,
@@ -207,3 +208,35 @@ def test_manifest_writer_seals_torn_line(tmp_path: Path) -> None:
     with ManifestWriter(path) as writer:
         writer.append(summary.records[0])
     assert [record.key for record in read_manifest(path)] == [items[0].key]
+
+
+def test_warnings_and_notes_are_logged_and_recorded(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    items, out_dir = make_items(tmp_path, n_items=3)
+    upper = UppercaseJob()
+
+    def doubtful(item: JobItem) -> ItemResult | list[str] | None:
+        upper(item)
+        index = int(item.key[-5])
+        return [None, ["looks odd"], ItemResult(warnings=("small",), notes=("resampled",))][index]
+
+    with caplog.at_level("INFO", logger="medgan.jobs.runner"):
+        summary = run_job(items, out_dir, doubtful, fingerprint=FINGERPRINT, progress=False, description="upper")
+    assert [(r.warnings, r.notes) for r in summary.records] == [
+        (None, None),
+        (["looks odd"], None),
+        (["small"], ["resampled"]),
+    ]
+    assert f"upper: {items[1].key}: looks odd" in caplog.text and f"{items[2].key}: resampled" in caplog.text
+    assert [r.warnings for r in read_manifest(out_dir / "manifest.jsonl")] == [None, ["looks odd"], ["small"]]
+
+
+def test_manifests_older_than_warnings_still_load(tmp_path: Path) -> None:
+    items, out_dir = make_items(tmp_path, n_items=1)
+    run_job(items, out_dir, UppercaseJob(), fingerprint=FINGERPRINT, progress=False)
+    manifest = out_dir / "manifest.jsonl"
+    old_line = json.loads(manifest.read_text())
+    del old_line["warnings"], old_line["notes"]
+    manifest.write_text(json.dumps(old_line) + "\n")
+    (record,) = read_manifest(manifest)
+    assert record.status == "done" and record.warnings is None and record.notes is None
+    assert run_job(items, out_dir, UppercaseJob(), fingerprint=FINGERPRINT, progress=False).n_skipped == 1

@@ -37,7 +37,14 @@ def tiny_config(**losses: Any) -> ExperimentConfig:
             "losses": {"pool_size": 4, **losses},
         },
         train={"batch_size": 2, "seed": 3},
-        inference={"roi_size": [PATCH] * 3, "sw_batch_size": 1},
+        # one plain fp32 window per patch: validation outputs are then the networks' own outputs
+        inference={
+            "roi_size": [PATCH] * 3,
+            "sw_batch_size": 1,
+            "context": 0,
+            "precision": "fp32",
+            "air_outside_body": False,
+        },
     )
 
 

@@ -31,7 +31,7 @@ def _batch() -> dict[str, torch.Tensor]:
 
 
 def test_phases_networks_and_conditioned_discriminator() -> None:
-    method = _method()
+    method = _method(instance_noise=0.0)  # deterministic critic inputs, recomputed below
     assert isinstance(method.options, Pix2PixOptions)
     networks = method.build_networks()
     assert [phase.name for phase in method.phases()] == ["G", "D"]
@@ -59,8 +59,13 @@ def test_phases_networks_and_conditioned_discriminator() -> None:
     assert float(d_stats["loss"]) == pytest.approx(d_loss.item(), rel=1e-6)
     assert set(d_stats) == {"loss", "health/d_real", "health/d_fake", "health/d_accuracy", "health/d_loss_ratio"}
     with torch.no_grad():
-        real = networks["D"](torch.cat([batch["source"], batch["target"]], dim=1))
-        fake = networks["D"](torch.cat([batch["source"], batch["fake_target"]], dim=1))
+        # D judges the body: air outside the body mask for real and generated alike
+        real = networks["D"](
+            torch.cat([batch["source"], method.body_only(batch["target"], batch["body_mask"], "ct")], 1)
+        )
+        fake = networks["D"](
+            torch.cat([batch["source"], method.body_only(batch["fake_target"], batch["body_mask"], "ct")], 1)
+        )
     # lsgan decides "real" above 0.5; accuracy is the mean of the real and fake hit rates
     accuracy = 0.5 * (float((real > 0.5).float().mean()) + float((fake <= 0.5).float().mean()))
     assert 0.0 <= float(d_stats["health/d_accuracy"]) <= 1.0
@@ -146,3 +151,17 @@ def test_patch_too_small_for_the_networks_is_a_config_error() -> None:
     deep = {**TINY_MODEL, "generator": {"name": "unet3d", "channels": [4, 8, 16], "strides": [2, 2]}}
     with pytest.raises(ConfigError, match="data.patch_size"):
         ExperimentConfig.model_validate({"model": deep, "data": {"patch_size": [6, 6, 6]}})
+
+
+def test_the_critic_sees_air_outside_the_body_and_instance_noise() -> None:
+    method = _method(instance_noise=0.05)
+    batch = _batch()
+    batch["body_mask"] = torch.zeros_like(batch["body_mask"])
+    batch["body_mask"][..., 4:12, 4:12, 4:12] = 1.0
+    pair = method._critic_input(batch, batch["target"])
+    target_seen = pair[:, 1:]
+    outside = batch["body_mask"] == 0
+    air = method.background_net("ct")
+    assert abs(float(target_seen[outside].mean()) - air) < 0.01  # air, up to the noise
+    assert float(target_seen[outside].std()) == pytest.approx(0.05, rel=0.1)  # the instance noise
+    assert float((pair[:, :1] - batch["source"]).std()) == pytest.approx(0.05, rel=0.1)

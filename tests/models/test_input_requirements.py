@@ -38,7 +38,7 @@ def forward_cube(spec: dict[str, Any], edge: int, *, batch_size: int = 2) -> tor
 
 
 PATCHGAN = {"name": "patchgan3d", "channels": 2}
-UNET = {"name": "unet3d", "channels": [2, 2], "strides": [2], "num_res_units": 1}
+UNET = {"name": "unet3d", "norm": "instance", "channels": [2, 2], "strides": [2], "num_res_units": 1}
 DENSENET = {"name": "densenet3d", "init_features": 2, "growth_rate": 2, "bn_size": 1}
 
 # (spec, the minimum edge the arithmetic must give, the multiple, batch size of the forwards).

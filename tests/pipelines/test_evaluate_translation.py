@@ -64,6 +64,11 @@ def test_scores_each_subject_with_known_offsets(job):
     assert report.summary["mae_hu"]["mean"] == pytest.approx(75.0, abs=1e-3)
     saved = json.loads(report.report_path.read_text())
     assert saved["split"] == "test"
+    # the offset is everywhere, so the background outside the body (CT > -500 HU) is off by it too
+    assert report.per_subject[0]["mae_hu_outside_body"] == pytest.approx(50.0, abs=1e-3)
+    assert saved["headline"]["mae_hu_outside_body"]["mean"] == pytest.approx(75.0, abs=1e-3)
+    assert "outside the body mask" in saved["metric_notes"]["mae_hu_outside_body"]
+    assert "mae_hu_outside_body" in report.headline()  # (these heads have no in-body air: mae_hu_air is NaN)
     assert report.montage_path.is_file()
 
 

@@ -66,8 +66,14 @@ def test_default_run_dir_resume_and_no_silent_overwrite(
     assert re.fullmatch(r"pix2pix_tiny-\d{8}-\d{6}", run_dir.name) and run_dir.parent == Path("runs")
     with pytest.raises(TrainingError, match="already has checkpoints"):
         run_training(tiny_config, run_dir=run_dir, quiet=True)
+    profile_path = run_dir / "data_profile.json"
+    profile = json.loads(profile_path.read_text())  # written at run start
+    assert profile["split"] == "training" and profile["source"]["key"] == "mri"
+    profile["source"]["median_spacing"] = [3.0, 3.0, 3.0]  # as it was when the run began
+    profile_path.write_text(json.dumps(profile))
     resumed = run_training(tiny_config, resume=True, quiet=True)  # newest run of this config
     assert resumed == run_dir
+    assert json.loads(profile_path.read_text()) == profile  # a resumed run keeps its profile
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step_000002"
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["train"]["steps"] == 2  # the resolved config of the continued run

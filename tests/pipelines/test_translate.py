@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,12 +18,15 @@ import pydicom
 import pytest
 import torch
 import yaml
+from click.testing import CliRunner
 from monai.transforms import Orientation
 
 from medgan.errors import ConfigError
+from medgan.inference import InferencePlan
 from medgan.io import read_volume, sha256_file, sha256_path, write_dicom_series
 from medgan.jobs import read_manifest, summarize_job
 from medgan.training import load_trained_run
+from pipelines.cli import cli
 from pipelines.train import run_training
 from pipelines.translate import JOB_SETTINGS_FILE, expand_inputs, run_translate
 
@@ -284,7 +289,6 @@ def test_datalists_expand_to_their_source_images(trained_run: Path, tmp_path: Pa
     assert [path.name for path in (tmp_path / "out").glob("*.nii.gz")] == ["subject_002_mri_synth_ct.nii.gz"]
 
 
-
 def test_job_settings_record_the_run_beside_the_outputs(trained_run, tmp_path):
     source = next((trained_run.parent / "data").rglob("mri.nii.gz"))
     run_translate(trained_run, [source], tmp_path / "out", device="cpu", progress=False)
@@ -292,3 +296,97 @@ def test_job_settings_record_the_run_beside_the_outputs(trained_run, tmp_path):
     assert settings["run_dir"] == str(trained_run.resolve())
     assert settings["run_config"]["method"] == "pix2pix"
     assert len(settings["checkpoint_sha256"]) == 64
+
+
+def ct_file(path: Path, shape=(20, 18, 22)) -> Path:
+    return save_nifti(path, head_like(shape, 0, 40.0, 1200.0, -1000.0), np.diag([2.0, 2.0, 2.0, 1.0]))
+
+
+def test_run_records_its_training_data_profile(trained_run: Path) -> None:
+    run = load_trained_run(trained_run)
+    assert run.profile is not None and run.profile.source.key == "mri" and run.profile.source.n_entries == 2
+    assert run.config.data.spacing is None and run.trained_spacing == pytest.approx((2.0, 2.0, 2.0))
+    assert run.profile.source.min_fov_mm == pytest.approx((48.0, 48.0, 48.0))
+
+
+def test_wrong_modality_fails_its_item_and_doubts_land_in_the_manifest(trained_run: Path, tmp_path: Path) -> None:
+    ct = ct_file(tmp_path / "in" / "head_ct.nii.gz")
+    stripped = mri_file(tmp_path / "in" / "stripped.nii.gz", shape=(12, 12, 12))  # 24 mm FOV vs 48 mm trained
+    good = mri_file(tmp_path / "in" / "good.nii.gz")
+    summary = run_translate(trained_run, [ct, stripped, good], tmp_path / "out", device="cpu", progress=False)
+    assert (summary.n_done, summary.n_failed, summary.exit_code) == (2, 1, 1)
+    (failure,) = summary.failures
+    assert failure.input == str(ct.absolute()) and str(ct.absolute()) in failure.error
+    assert "look like CT in HU, not MRI" in failure.error
+    assert not (tmp_path / "out" / "head_ct_synth_ct.nii.gz").exists()
+
+    records = {Path(record.input).name: record for record in read_manifest(tmp_path / "out" / "manifest.jsonl")}
+    assert records["stripped.nii.gz"].status == "done"
+    (warning,) = records["stripped.nii.gz"].warnings
+    assert "field of view much smaller" in warning
+    assert records["good.nii.gz"].warnings is None
+    assert records["good.nii.gz"].notes == ["native spacing 2 x 2 x 2 mm is the trained spacing: not resampled"]
+
+    again = run_translate(trained_run, [stripped], tmp_path / "out", device="cpu", progress=False)
+    assert again.n_skipped == 1 and again.records[0].warnings == [warning]  # a skipped item keeps its warnings
+
+
+@pytest.fixture
+def run_trained_at_5mm(trained_run: Path, tmp_path: Path) -> Path:
+    """The tiny run, its training data profile saying the images had 5 mm voxels (config spacing: native)."""
+    run_dir = shutil.copytree(trained_run, tmp_path / "run_5mm")
+    profile = json.loads((run_dir / "data_profile.json").read_text())
+    profile["source"]["median_spacing"] = [5.0, 5.0, 5.0]
+    (run_dir / "data_profile.json").write_text(json.dumps(profile))
+    return run_dir
+
+
+def test_inputs_are_translated_at_the_trained_spacing_and_come_back_on_their_grid(
+    run_trained_at_5mm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen_shapes = []
+    translate = InferencePlan.translate
+
+    def recording(self, source_net, translator, **options):
+        seen_shapes.append(tuple(source_net.shape[-3:]))
+        return translate(self, source_net, translator, **options)
+
+    monkeypatch.setattr(InferencePlan, "translate", recording)
+    fine = mri_file(tmp_path / "fine.nii.gz", shape=(20, 18, 22), affine=np.diag([2.5, 2.5, 2.5, 1.0]))
+    with caplog.at_level(logging.INFO, logger="medgan.jobs.runner"):
+        summary = run_translate(run_trained_at_5mm, [fine], tmp_path / "out", device="cpu", progress=False)
+    assert summary.exit_code == 0
+    # 50 x 45 x 55 mm at 5 mm is 10 x 9 x 11 voxels (padded to 16); natively it would be 20 x 18 x 22 (32)
+    assert seen_shapes == [(16, 16, 16)]
+    note = "resampled 2.5 x 2.5 x 2.5 mm -> 5 x 5 x 5 mm (trained spacing) and back"
+    assert summary.records[0].notes == [note] and note in caplog.text
+    source_image, output_image = nib.load(str(fine)), nib.load(str(tmp_path / "out" / "fine_synth_ct.nii.gz"))
+    assert output_image.shape == source_image.shape
+    np.testing.assert_array_equal(output_image.affine, source_image.affine)
+    settings = yaml.safe_load((tmp_path / "out" / JOB_SETTINGS_FILE).read_text())
+    assert settings["trained_spacing"] == [5.0, 5.0, 5.0]
+
+
+def test_translate_set_accepts_inference_keys_only(trained_run: Path, tmp_path: Path) -> None:
+    source = mri_file(tmp_path / "in.nii.gz")
+    base = ["translate", "--run", str(trained_run), str(source), "--device", "cpu", "--quiet", "--out"]
+    refused = CliRunner().invoke(cli, [*base, str(tmp_path / "refused"), "--set", "train.steps=3"])
+    assert refused.exit_code == 2, refused.output  # a usage error, no traceback
+    assert "translate may only change inference.* keys, not 'train.steps'" in refused.output
+    assert not (tmp_path / "refused").exists()  # refused before anything ran
+
+    done = CliRunner().invoke(
+        cli, [*base, str(tmp_path / "out"), "--set", "inference.roi_size=[16,16,16]", "--set", "inference.overlap=0.5"]
+    )
+    assert done.exit_code == 0, done.output
+    settings = yaml.safe_load((tmp_path / "out" / JOB_SETTINGS_FILE).read_text())
+    assert settings["inference_overrides"] == ["inference.roi_size=[16,16,16]", "inference.overlap=0.5"]
+    assert settings["run_config"]["inference"]["overlap"] == 0.5
+    run = load_trained_run(trained_run)
+    assert settings["config_sha256"] != run.config_sha256 == settings["run_config_sha256"]
+    # outputs made with other inference settings are not "already done"
+    plain = run_translate(trained_run, [source], tmp_path / "out", device="cpu", progress=False)
+    assert (plain.n_done, plain.n_skipped) == (1, 0)
+
+    with pytest.raises(ConfigError, match="inference.overlap"):
+        run_translate(trained_run, [source], tmp_path / "bad", overrides=["inference.overlap=2"], progress=False)
