@@ -22,8 +22,9 @@ from monai.transforms import Compose, LoadImaged
 from medgan.config.schema import ExperimentConfig
 from medgan.data import build_inference_transforms, invert_to_source
 from medgan.data.body import outline_threshold
+from medgan.data.intensity import META_HIGH, META_LOW, IntensityWindow
 from medgan.data.presets import get_preset
-from medgan.errors import InputError, medgan_error_in
+from medgan.errors import medgan_error_in
 from medgan.inference.air import fill_outside_body, source_body_mask
 from medgan.inference.plan import InferencePlan
 from medgan.inference.sliding_window import SlidingWindowSettings, Translator
@@ -120,16 +121,13 @@ class VolumeTranslator:
         # The check sees the file as read (its own units, spacing and DICOM tags) and raises to refuse it.
         self.last_warnings = list(self.source_check(source, Path(input_path))) if self.source_check else []
         try:
-            body = self._body_on_input_grid(source)
-        except InputError as err:  # e.g. an empty image: the problem is the file's
-            raise InputError(err.problem, path=err.path or input_path, fix=err.fix) from err
-        try:
             preprocessed = self.preprocess({self.source_key: source})
         except RuntimeError as exc:  # MONAI wraps errors raised inside a transform
             medgan_error = medgan_error_in(exc)
             if medgan_error is None:
                 raise
             raise medgan_error from exc
+        body = self._body_on_input_grid(source, preprocessed[self.source_key])
         del source
         source = preprocessed[self.source_key]
         prediction = self.plan.translate(source, self.translator, sw_device=self.sw_device, device=self.device)
@@ -146,16 +144,19 @@ class VolumeTranslator:
             fill_outside_body(output, body, self.target_preset.background)
         return output
 
-    def _body_on_input_grid(self, source: MetaTensor) -> torch.Tensor | None:
+    def _body_on_input_grid(self, source: MetaTensor, preprocessed: MetaTensor) -> torch.Tensor | None:
         """The source's body mask on the file's own grid, when the output gets air outside it.
 
-        Computed from the file as read (the preprocessing's intensity map, measured on
-        the same voxels), so the air boundary is exact on the output grid, whatever
-        resampling the network needed.
+        Computed from the file as read, mapped to network range with the intensity
+        window the preprocessing measured (recorded in its meta; the chain does not
+        modify the read tensor), so the air boundary is exact on the output grid,
+        whatever resampling the network needed.
         """
         if not self.plan.air_outside_body or self.target_preset.background is None:
             return None
-        source_net = self.source_preset.to_network(source.as_tensor())
+        meta = preprocessed.meta
+        window = IntensityWindow(float(meta[META_LOW]), float(meta[META_HIGH])) if META_LOW in meta else None
+        source_net = self.source_preset.to_network(source.as_tensor(), window=window)
         return source_body_mask(source_net, self.body_threshold)
 
 
