@@ -122,3 +122,10 @@ def check_new_sections(bench: ModuleType, report: dict) -> None:
     for item in report["targets"].values():
         assert _finite(item["value"]) and _finite(item["target"]) and isinstance(item["met"], bool)
         assert item["comparison"] in ("<=", ">=")
+
+
+def test_benchmark_scores_the_metrics_evaluate_translation_reports() -> None:
+    """The benchmark keeps its own list (its parent process imports no medgan); it must stay the CLI's."""
+    from pipelines.evaluate_translation import HEADLINE_METRICS
+
+    assert tuple(load_benchmark().METRICS) == tuple(HEADLINE_METRICS)
