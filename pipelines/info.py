@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from medgan.config.schema import ExperimentConfig
-from medgan.data.profile import DataProfile
+from medgan.data.profile import DataProfile, format_numbers
 from medgan.errors import MedganError
 from medgan.inference.input_guard import check_source_against_profile, resampling_note, source_spacing
 from medgan.io import VolumeReport, read_volume, validate_volume_file
@@ -88,10 +88,6 @@ class RunExpectations:
         )
 
 
-def _format_numbers(values: Sequence[float], digits: int = 2) -> str:
-    return " x ".join(f"{v:.{digits}f}".rstrip("0").rstrip(".") for v in values)
-
-
 def _report_table(report: VolumeReport) -> Table:
     """A two-column table of one report, problems in red and warnings in yellow."""
     status = "[green]ok[/]" if report.ok else "[bold red]INVALID[/]"
@@ -102,9 +98,9 @@ def _report_table(report: VolumeReport) -> Table:
         table.add_row("format", report.source_format)
         table.add_row("modality", report.modality or "(unknown)")
         table.add_row("shape", " x ".join(str(n) for n in report.shape))
-        table.add_row("spacing (mm)", _format_numbers(report.spacing, 3))
+        table.add_row("spacing (mm)", format_numbers(report.spacing, 3))
         table.add_row("orientation", report.orientation)
-        table.add_row("origin (mm, RAS)", _format_numbers(report.origin, 1))
+        table.add_row("origin (mm, RAS)", format_numbers(report.origin, 1))
         table.add_row(
             "intensity",
             f"min {report.intensity_min:.1f}  max {report.intensity_max:.1f}  mean {report.intensity_mean:.1f}",
@@ -122,7 +118,7 @@ def _preview_table(preview: TranslatePreview) -> Table:
     table.add_column("field", style="bold")
     table.add_column("value")
     if preview.trained_spacing is not None:
-        table.add_row("trained spacing", _format_numbers(preview.trained_spacing, 3) + " mm")
+        table.add_row("trained spacing", format_numbers(preview.trained_spacing, 3) + " mm")
     if preview.resampling:
         table.add_row("resolution", escape(preview.resampling))
     verdict = {"ok": "[green]ok[/]", "warnings": "[yellow]ok, with warnings[/]", "refused": "[bold red]REFUSED[/]"}

@@ -31,6 +31,7 @@ from medgan.data.datalist import load_datalist
 from medgan.data.presets import canonical_modality
 from medgan.errors import InputError
 from medgan.io import atomic_write_text, read_volume
+from medgan.io.geometry import voxel_spacing
 
 LOG = logging.getLogger(__name__)
 
@@ -52,12 +53,12 @@ def ras_geometry(affine: Any, shape: Sequence[int]) -> tuple[Triple, Triple]:
     Each voxel axis is assigned to the world axis it runs closest to (nibabel's
     ``io_orientation``, as MONAI's ``Orientation`` does); FOV = voxels x spacing.
     """
-    matrix = np.asarray(affine, dtype=np.float64)[:3, :3]
-    orientation = io_orientation(np.asarray(affine, dtype=np.float64))
+    affine = np.asarray(affine, dtype=np.float64)
+    steps = voxel_spacing(affine)
     spacing = [0.0, 0.0, 0.0]
     fov = [0.0, 0.0, 0.0]
-    for voxel_axis, (world_axis, _) in enumerate(orientation):
-        step = float(np.linalg.norm(matrix[:, voxel_axis]))
+    for voxel_axis, (world_axis, _) in enumerate(io_orientation(affine)):
+        step = steps[voxel_axis]
         spacing[int(world_axis)] = step
         fov[int(world_axis)] = step * int(shape[voxel_axis])
     return (spacing[0], spacing[1], spacing[2]), (fov[0], fov[1], fov[2])
@@ -335,6 +336,11 @@ def build_data_profile(
     return DataProfile(datalist=str(Path(datalist)), split=split, source=source, target=target)
 
 
+def format_numbers(values: Sequence[float], digits: int = 2) -> str:
+    """``1 x 1 x 2.5``-style text of a few numbers (trailing zeros dropped)."""
+    return " x ".join(f"{float(v):.{digits}f}".rstrip("0").rstrip(".") for v in values)
+
+
 def format_mm(values: Sequence[float], digits: int = 2) -> str:
     """``1 x 1 x 2.5 mm``-style text of three lengths (trailing zeros dropped)."""
-    return " x ".join(f"{float(v):.{digits}f}".rstrip("0").rstrip(".") for v in values) + " mm"
+    return format_numbers(values, digits) + " mm"
