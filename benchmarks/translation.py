@@ -31,8 +31,10 @@ the same benchmark (``<figure>_ratio_vs_bulk_density``).
 
 Held-out fine-grid heads (``translation.fine_grid``): phantom heads of a seed never trained
 on (:data:`FINE_SEED`), 96^3 at 2.5 mm, all scored like the test split by every method's
-run (trained on the 5 mm heads). ``resolution_ratio`` = MAE on them / MAE on the 5 mm test
-heads; they are a different draw of subjects, so the ratio mixes resolution and subjects.
+run (trained on the 5 mm heads). The same subjects (same seed: the phantom draws its anatomy
+in millimetres, then renders it on the grid) are also rendered at the training grid, 48^3 at
+5 mm (``translation.fine_grid.twin``). ``resolution_ratio`` = MAE on the 2.5 mm heads / MAE on
+their 5 mm twins: the grid change alone, subjects held fixed.
 
 Window invariance (``translation.window_invariance``, neural methods): the 5 mm test heads
 translated again with other inference settings (32^3 windows at overlap 0.5; fp32 instead of
@@ -245,11 +247,22 @@ def fine_grid(spec: dict[str, Any]) -> dict[str, Any]:
     if summary.exit_code:
         raise RuntimeError(f"fine-grid translation failed: {summary.failures}")
     report = evaluate_translation(out_dir, spec["fine_datalist"], split="test")
+    twin = None
+    if spec.get("twin_datalist"):
+        twin_dir = Path(spec["work_dir"]) / "translated_twin"
+        twin_summary = speed.translate(spec["run_dir"], [spec["twin_datalist"]], twin_dir, split="test")
+        if twin_summary.exit_code:
+            raise RuntimeError(f"twin-head translation failed: {twin_summary.failures}")
+        twin = {
+            "datalist": spec["twin_datalist"],
+            **scored(evaluate_translation(twin_dir, spec["twin_datalist"], split="test")),
+        }
     return {
         "datalist": spec["fine_datalist"],
         "volumes": len(summary.records),
         "run_spacing": speed.run_spacing(spec["run_dir"]),  # null: the training data's native 5 mm
         **scored(report),
+        "twin": twin,
     }
 
 
@@ -403,6 +416,7 @@ def bench_method(name: str, args: argparse.Namespace, work_root: Path) -> dict[s
         "work_dir": str(work),
         "threads": args.threads,
         "fine_datalist": str(args.fine_datalist) if args.fine_datalist else None,
+        "twin_datalist": str(args.twin_datalist) if getattr(args, "twin_datalist", None) else None,
         "neural": name in NEURAL,
     }
     translation = run_child("translate", spec, work)
@@ -413,27 +427,36 @@ def bench_method(name: str, args: argparse.Namespace, work_root: Path) -> dict[s
 
 
 def resolution_ratio(translation: dict[str, Any]) -> dict[str, Any] | None:
-    """MAE on the fine-grid held-out heads / MAE on the 5 mm test heads (different subjects: see the note)."""
+    """MAE on the 2.5 mm held-out heads / MAE on the same subjects at 5 mm (the grid change alone).
+
+    ``vs_test_heads`` keeps the earlier figure: fine-grid MAE / the 5 mm test heads' MAE
+    (different subjects, so it mixes the grid change with subject variation).
+    """
     fine = translation.get("fine_grid")
     if not fine:
         return None
-    coarse_mae, fine_mae = translation["summary"]["mae_hu"]["mean"], fine["summary"]["mae_hu"]["mean"]
+    test_mae, fine_mae = translation["summary"]["mae_hu"]["mean"], fine["summary"]["mae_hu"]["mean"]
+    twin_mae = (fine.get("twin") or {}).get("summary", {}).get("mae_hu", {}).get("mean")
     return {
-        "value": fine_mae / coarse_mae if coarse_mae else None,
+        "value": fine_mae / twin_mae if twin_mae else None,
         "mae_hu_fine": fine_mae,
-        "mae_hu_test": coarse_mae,
-        "note": (
-            "fine heads are a different draw of phantom subjects (seed "
-            f"{FINE_SEED}) than the 5 mm test heads, so the ratio mixes the grid change with subject variation"
-        ),
+        "mae_hu_same_subjects_5mm": twin_mae,
+        "mae_hu_test": test_mae,
+        "vs_test_heads": fine_mae / test_mae if test_mae else None,
+        "note": f"same phantom subjects (seed {FINE_SEED}) rendered at 2.5 mm and at the training grid's 5 mm",
     }
 
 
-def make_fine_heads(out_dir: Path, smoke: bool) -> Path:
-    """Held-out phantom heads on a finer grid, every one in the datalist's test split; returns the datalist."""
+def make_fine_heads(out_dir: Path, smoke: bool, *, twin: bool = False) -> Path:
+    """Held-out phantom heads on a finer grid, every one in the datalist's test split; returns the datalist.
+
+    ``twin``: the same subjects on the training grid (48^3 at 5 mm; smoke: half the fine grid).
+    """
     from medgan.data.phantom import PhantomDatasetConfig, write_phantom_dataset
 
-    settings = SMOKE_FINE_HEADS if smoke else FINE_HEADS
+    settings = dict(SMOKE_FINE_HEADS if smoke else FINE_HEADS)
+    if twin:
+        settings |= {"shape": tuple(size // 2 for size in settings["shape"]), "spacing_mm": settings["spacing_mm"] * 2}
     config = PhantomDatasetConfig(
         subjects=settings["subjects"], shape=settings["shape"], spacing_mm=settings["spacing_mm"], seed=FINE_SEED
     )
@@ -536,7 +559,7 @@ def targets(results: dict[str, dict[str, Any]], speed: dict[str, Any] | None) ->
         ratio = result.get("resolution_ratio")
         if ratio:
             found[f"resolution_ratio.{name}"] = _target(
-                ratio["value"], TARGET_RESOLUTION_RATIO, "<=", note="different subjects on the fine grid"
+                ratio["value"], TARGET_RESOLUTION_RATIO, "<=", note="same subjects at 2.5 mm vs 5 mm"
             )
         invariance = result["translation"].get("window_invariance")
         if invariance:
@@ -639,22 +662,26 @@ def robustness_table(report: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"Held-out fine-grid heads: {heads.get('subjects')} new phantom subjects (seed {heads.get('seed')}) at "
-        f"{heads.get('spacing_mm')} mm; resolution ratio = their MAE / the 5 mm test MAE (different subjects, "
-        "so it mixes the grid change with subject variation). Window / fp32 diff: mean |difference| inside "
-        "the body vs the default settings (HU, mean over the test heads).",
+        f"{heads.get('spacing_mm')} mm and the same subjects at the training grid's 5 mm; resolution ratio = "
+        "MAE at 2.5 mm / MAE of the same subjects at 5 mm (vs test heads: / the 5 mm test heads' MAE, other "
+        "subjects). Window / fp32 diff: mean |difference| inside the body vs the default settings (HU, mean "
+        "over the test heads).",
         "",
-        "| method | MAE fine-grid HU | resolution ratio | window diff HU (32^3, overlap 0.5) | fp32 diff HU |",
-        "| --- | --- | --- | --- | --- |",
+        "| method | MAE 2.5 mm HU | MAE same subjects 5 mm HU | resolution ratio | ratio vs test heads "
+        "| window diff HU (32^3, overlap 0.5) | fp32 diff HU |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, result in report["methods"].items():
         fine = result["translation"].get("fine_grid") or {}
-        ratio = (result.get("resolution_ratio") or {}).get("value")
+        resolution = result.get("resolution_ratio") or {}
+        ratio = resolution.get("value")
+        twin = (fine.get("twin") or {}).get("summary", {}).get("mae_hu")
         variants = (result["translation"].get("window_invariance") or {}).get("variants", {})
         small = variants.get("small_windows", {}).get("mean_abs_difference_in_body_hu")
         fp32 = variants.get("fp32", {}).get("mean_abs_difference_in_body_hu")
         lines.append(
-            f"| {name} | {_fmt(fine.get('summary', {}).get('mae_hu'), 1)} | {_number(ratio, 2)} "
-            f"| {_number(small, 2)} | {_number(fp32, 2)} |"
+            f"| {name} | {_fmt(fine.get('summary', {}).get('mae_hu'), 1)} | {_fmt(twin, 1)} | {_number(ratio, 2)} "
+            f"| {_number(resolution.get('vs_test_heads'), 2)} | {_number(small, 2)} | {_number(fp32, 2)} |"
         )
     return lines
 
@@ -664,6 +691,7 @@ def speed_lines(speed: dict[str, Any] | None) -> list[str]:
     if not speed:
         return []
     paths, quality = speed["paths"], speed.get("test_mae") or {}
+    network = speed.get("network_path") or {}
     shape = "x".join(map(str, speed["input"]["shape"]))
     mae = quality.get("mae_hu", {})
     features = ", ".join(name for name, present in speed["cpu"]["features"].items() if present) or "none"
@@ -675,8 +703,17 @@ def speed_lines(speed: dict[str, Any] | None) -> list[str]:
         f"{_number(paths['default']['seconds_median'], 1)} s (**{_number(speedup, 2)}x**, "
         f"default precision {speed['default_precision']}; CPU flags: {features}). Test MAE "
         f"({speed.get('mae_run_method') or 'n/a'}): {_number(mae.get('todays_default'), 1)} vs "
-        f"{_number(mae.get('default'), 1)} HU (|diff| {_number(quality.get('abs_difference_hu'), 2)} HU).",
+        f"{_number(mae.get('default'), 1)} HU (|diff| {_number(quality.get('abs_difference_hu'), 2)} HU). "
+        f"Inference path alone (windows + network on the {_grid(speed)} preprocessed grid): "
+        f"{_number(network.get('todays_default', {}).get('seconds_median'), 2)} s vs "
+        f"{_number(network.get('default', {}).get('seconds_median'), 2)} s "
+        f"(**{_number(speed.get('network_speedup_default_vs_todays_default'), 2)}x**).",
     ]
+
+
+def _grid(speed: dict[str, Any]) -> str:
+    shape = (speed.get("network_path") or {}).get("network_grid", {}).get("shape")
+    return "x".join(map(str, shape)) if shape else "n/a"
 
 
 def target_lines(found: dict[str, Any]) -> list[str]:
@@ -712,6 +749,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         work_root = args.work_dir or Path(scratch)
         print(f"generating the fine-grid held-out heads (seed {FINE_SEED})", flush=True)
         args.fine_datalist = make_fine_heads(work_root / "fine_heads", args.smoke)
+        args.twin_datalist = make_fine_heads(work_root / "twin_heads", args.smoke, twin=True)
         results = {name: bench_method(name, args, work_root) for name in methods}
         speed = None if args.skip_speed else bench_speed(args, results, work_root)
     add_ratios(results)
@@ -790,6 +828,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, key, value)
     args.datalist = args.datalist.resolve()
     args.fine_datalist = None  # written by run_benchmark
+    args.twin_datalist = None
     return args
 
 

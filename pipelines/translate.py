@@ -270,7 +270,7 @@ def run_translate(
     run = load_trained_run(run_dir, device=torch_device)
     config = with_inference_overrides(run.config, overrides)
     effective_sha256 = config_sha256(config)
-    inference_plan = InferencePlan.from_config(config.inference, torch_device)
+    inference_plan = InferencePlan.from_config(config.inference, torch_device, divisible_by=config.data.divisible_by)
     inference_plan.prepare(run.networks.values())  # weights in the windows' memory format, once
     LOG.info("inference: %s", inference_plan.describe())
     trained_spacing = trained_spacing_of(config, run.profile, warn=False)

@@ -159,8 +159,9 @@ class InferenceConfig(StrictModel):
     """
 
     roi_size: Triple = Field(
-        (96, 96, 96),
-        description="Window core in voxels (clipped to the volume); a speed setting, not a quality one.",
+        (256, 256, 256),
+        description="Largest window core in voxels: a longer axis is split into equal cores; a speed (and "
+        "memory) setting, not a quality one. The default takes a typical head in one window.",
     )
     overlap: float = Field(
         0.0,
@@ -173,8 +174,9 @@ class InferenceConfig(StrictModel):
     context: int = Field(
         16,
         ge=0,
-        description="Voxels of neighbourhood the network sees around each window on every side (only the core "
-        "is kept); roi_size + 2 * context must suit the generator (a multiple of its size multiple).",
+        description="Voxels of neighbourhood the network sees around each window core on every side, where the "
+        "volume has them (only the core is kept); roi_size + 2 * context must suit the generator (a multiple "
+        "of its size multiple).",
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",

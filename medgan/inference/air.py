@@ -13,6 +13,7 @@ translate job, so validation scores what users get.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from monai.transforms.utils import get_largest_connected_component_mask
 from scipy.ndimage import binary_fill_holes
@@ -29,10 +30,25 @@ def source_body_mask(source_net: torch.Tensor, threshold: float) -> torch.Tensor
     above = spatial > threshold
     if not bool(above.any()):
         return torch.zeros_like(plain, dtype=torch.bool)
-    largest = get_largest_connected_component_mask(above)
-    # scipy's hole filling: the same mask as MONAI's fill_holes, 2x faster on a 13 M-voxel head
-    filled = torch.from_numpy(binary_fill_holes(largest.cpu().numpy()))
-    return filled.reshape(plain.shape)
+    largest = get_largest_connected_component_mask(above).cpu().numpy()
+    return torch.from_numpy(_fill_holes_in_box(largest)).reshape(plain.shape)
+
+
+def _fill_holes_in_box(mask: np.ndarray) -> np.ndarray:
+    """scipy's hole filling (MONAI's ``fill_holes`` mask, 2x faster) on the mask's bounding box only.
+
+    Exact: background outside the box reaches the volume's border along an axis,
+    so a background region touching the box's border is not a hole either way.
+    """
+    box = tuple(slice(int(np.argmax(axis)), len(axis) - int(np.argmax(axis[::-1]))) for axis in _occupied(mask))
+    filled = mask.copy()
+    filled[box] = binary_fill_holes(mask[box])
+    return filled
+
+
+def _occupied(mask: np.ndarray) -> list[np.ndarray]:
+    """Per axis: which slices hold any mask voxel."""
+    return [mask.any(axis=tuple(other for other in range(mask.ndim) if other != axis)) for axis in range(mask.ndim)]
 
 
 def fill_outside_body(volume: torch.Tensor, body: torch.Tensor, background: float) -> torch.Tensor:

@@ -30,8 +30,12 @@ class InferencePlan:
     air_outside_body: bool = False
 
     @classmethod
-    def from_config(cls, inference: InferenceConfig, device: torch.device | str) -> InferencePlan:
+    def from_config(
+        cls, inference: InferenceConfig, device: torch.device | str, *, divisible_by: int = 1
+    ) -> InferencePlan:
         """Resolve ``auto`` settings for ``device``: bf16 where it is fast (CUDA, AMX CPUs); channels-last on.
+
+        ``divisible_by`` (the data's) aligns the window cores, so windows stay sizes the network takes.
 
         channels-last 3D was faster on the CPU for fp32 and bf16 alike (docs/decisions.md), and is
         cuDNN's preferred layout for bf16 3D convolutions, so ``auto`` turns it on everywhere.
@@ -39,7 +43,7 @@ class InferencePlan:
         device = torch.device(device)
         channels_last = True if inference.channels_last == "auto" else bool(inference.channels_last)
         return cls(
-            window=SlidingWindowSettings.from_config(inference),
+            window=SlidingWindowSettings.from_config(inference, align=divisible_by),
             precision=resolve_inference_precision(inference.precision, device),
             channels_last=channels_last,
             air_outside_body=inference.air_outside_body,
@@ -86,13 +90,13 @@ class InferencePlan:
         return fill_outside_body(prediction_net, source_body_mask(source_net, threshold), background_net)
 
     def describe(self) -> str:
-        """One line for logs and reports, e.g. ``96^3 windows + 16 context, overlap 0, bf16 (CPU AMX), ...``."""
+        """One line for logs and reports, e.g. ``cores <= 256^3 + 16 context, overlap 0, bf16 (CPU: AMX), ...``."""
         roi = self.window.roi_size
         size = f"{roi[0]}^3" if len(set(roi)) == 1 else "x".join(map(str, roi))
         features = cpu_features()
         cpu = "AMX" if features["amx_bf16"] else ("AVX-512" if features["avx512f"] else "no AVX-512")
         return (
-            f"{size} windows + {self.window.context} context, overlap {self.window.overlap:g}, "
+            f"cores <= {size} + {self.window.context} context, overlap {self.window.overlap:g}, "
             f"sw_batch_size {self.window.sw_batch_size}, {self.precision} (CPU: {cpu}), "
             f"{'channels-last' if self.channels_last else 'contiguous'}, "
             f"air outside body {'on' if self.air_outside_body else 'off'}"

@@ -98,7 +98,9 @@ class VolumeTranslator:
     def from_config(cls, translator: Translator, config: ExperimentConfig, **options: object) -> VolumeTranslator:
         """A translator preprocessing like the run's ``config.data`` and windowing like ``config.inference``."""
         sw_device = torch.device(options.get("sw_device", "cpu"))
-        plan = options.pop("plan", None) or InferencePlan.from_config(config.inference, sw_device)
+        plan = options.pop("plan", None) or InferencePlan.from_config(
+            config.inference, sw_device, divisible_by=config.data.divisible_by
+        )
         window = options.pop("window", None)
         if window is not None:
             plan = replace(plan, window=window)

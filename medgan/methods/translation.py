@@ -127,7 +127,7 @@ class TranslationMethod(GanMethod):
 
     def inference_plan(self, device: torch.device) -> InferencePlan:
         """How whole volumes are translated on ``device``: the run's ``inference`` section, resolved."""
-        return InferencePlan.from_config(self.config.inference, device)
+        return InferencePlan.from_config(self.config.inference, device, divisible_by=self.config.data.divisible_by)
 
     def _body_threshold(self) -> float:
         return outline_threshold(self.config.data.source_modality, self.config.data.body_threshold)

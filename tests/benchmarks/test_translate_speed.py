@@ -52,8 +52,11 @@ def test_targets_met_and_missing() -> None:
     missing = speed.target(None, 2.0, "<=")
     assert missing["value"] is None and missing["met"] is False
     assert speed.target(math.nan, 2.0, "<=")["met"] is False
-    found = speed.targets({"speedup_default_vs_todays_default": 4.5, "test_mae": None})
+    found = speed.targets(
+        {"speedup_default_vs_todays_default": 4.5, "network_speedup_default_vs_todays_default": 3.0, "test_mae": None}
+    )
     assert found["translate_speedup"]["met"] is True and found["test_mae_difference_hu"]["met"] is False
+    assert found["network_path_speedup"]["met"] is False
 
 
 def test_cpu_report_names_the_flags_and_the_auto_precision() -> None:

@@ -84,8 +84,11 @@ def check_new_sections(bench: ModuleType, report: dict) -> None:
         assert fine["volumes"] == heads["subjects"] == len(fine["per_subject"])
         assert fine["summary"]["mae_hu"]["mean"] > 0
         ratio = result["resolution_ratio"]
-        assert _finite(ratio["value"]) and ratio["value"] > 0 and "different" in ratio["note"]
-        assert ratio["value"] == ratio["mae_hu_fine"] / ratio["mae_hu_test"]
+        assert _finite(ratio["value"]) and ratio["value"] > 0 and "same phantom subjects" in ratio["note"]
+        twin = fine["twin"]["summary"]["mae_hu"]["mean"]
+        assert ratio["value"] == ratio["mae_hu_fine"] / twin and ratio["mae_hu_same_subjects_5mm"] == twin
+        assert ratio["vs_test_heads"] == ratio["mae_hu_fine"] / ratio["mae_hu_test"]
+        assert len(fine["twin"]["per_subject"]) == heads["subjects"]
     assert report["methods"]["bulk_density"]["translation"]["window_invariance"] is None
     invariance = report["methods"]["pix2pix"]["translation"]["window_invariance"]
     assert set(invariance["variants"]) == {"small_windows", "fp32"}
@@ -104,6 +107,12 @@ def check_new_sections(bench: ModuleType, report: dict) -> None:
     assert speed["paths"]["todays_default"]["plan"]["precision"] == "fp32"
     assert speed["paths"]["todays_default"]["plan"]["roi_size"] == [32, 32, 32]
     assert _finite(speed["speedup_default_vs_todays_default"]) and speed["speedup_default_vs_todays_default"] > 0
+    network = speed["network_path"]
+    assert network["todays_default"]["seconds_median"] > 0 and network["default"]["seconds_median"] > 0
+    assert speed["network_speedup_default_vs_todays_default"] == pytest.approx(
+        network["todays_default"]["seconds_median"] / network["default"]["seconds_median"]
+    )
+    assert len(network["network_grid"]["shape"]) == 3
     assert speed["default_precision"] == speed["cpu"]["inference_precision_auto"]
     assert speed["mae_run_method"] == "pix2pix"
     quality = speed["test_mae"]
@@ -116,6 +125,7 @@ def check_new_sections(bench: ModuleType, report: dict) -> None:
         "resolution_ratio.pix2pix",
         "window_invariance_hu.pix2pix",
         "speed.translate_speedup",
+        "speed.network_path_speedup",
         "speed.test_mae_difference_hu",
     }
     assert set(report["targets"]) == expected

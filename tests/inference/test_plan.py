@@ -28,7 +28,7 @@ def test_plan_resolves_the_config_and_says_what_it_runs() -> None:
     assert plan.precision == "fp32" and plan.channels_last and plan.air_outside_body
     assert plan.window.roi_size == (32, 32, 32) and plan.window.context == 8
     text = plan.describe()
-    assert "32^3 windows + 8 context" in text and "fp32" in text and "channels-last" in text
+    assert "cores <= 32^3 + 8 context" in text and "fp32" in text and "channels-last" in text
 
 
 @pytest.mark.parametrize(("precision", "channels_last"), [("fp32", True), ("bf16", True), ("bf16", False)])

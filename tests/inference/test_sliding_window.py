@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -51,7 +53,8 @@ def test_settings_follow_the_inference_config() -> None:
         4,
     )
     assert SlidingWindowSettings.from_config(config, sw_batch_size=1, overlap=None).sw_batch_size == 1
-    assert settings.context == config.context and settings.pad_value == -1.0
+    assert settings.context == config.context and settings.align == 1
+    assert SlidingWindowSettings.from_config(config, align=16).align == 16
 
 
 def local_network(seed: int = 0) -> nn.Module:
@@ -66,25 +69,42 @@ def local_network(seed: int = 0) -> nn.Module:
     ).eval()
 
 
-def whole_volume_with_background_border(network: nn.Module, source_net: torch.Tensor, border: int) -> torch.Tensor:
-    """The reference: the whole volume at once, surrounded by ``border`` voxels of background (-1)."""
-    padded = torch.nn.functional.pad(source_net[None], (border,) * 6, value=-1.0)
+def whole_volume(network: nn.Module, source_net: torch.Tensor) -> torch.Tensor:
+    """The reference: the whole volume in one pass."""
     with torch.no_grad():
-        out = network(padded)[0]
-    return out[:, border:-border, border:-border, border:-border]
+        return network(source_net[None])[0]
 
 
-@pytest.mark.parametrize(("roi", "overlap", "sw_batch_size"), [(8, 0.5, 1), (12, 0.0, 3), (16, 0.25, 2), (64, 0.0, 1)])
+@pytest.mark.parametrize(
+    ("roi", "overlap", "sw_batch_size", "align"), [(8, 0.5, 1, 1), (12, 0.0, 3, 1), (16, 0.25, 2, 1), (8, 0.0, 2, 4)]
+)
 def test_with_enough_context_the_result_does_not_depend_on_the_windows(
-    roi: int, overlap: float, sw_batch_size: int
+    roi: int, overlap: float, sw_batch_size: int, align: int
 ) -> None:
-    """Context >= the receptive radius: every window setting gives the whole-volume result."""
+    """Context >= the receptive radius: every window setting gives the whole-volume result, edges included."""
     network = local_network()
-    source_net = torch.rand(1, 21, 26, 19) * 2 - 1
-    settings = SlidingWindowSettings(roi_size=(roi,) * 3, overlap=overlap, sw_batch_size=sw_batch_size, context=4)
+    source_net = torch.rand(1, 24, 28, 20) * 2 - 1
+    settings = SlidingWindowSettings(
+        roi_size=(roi,) * 3, overlap=overlap, sw_batch_size=sw_batch_size, context=4, align=align
+    )
     translated = translate_volume(source_net, network, settings)
-    expected = whole_volume_with_background_border(network, source_net, border=4)
-    torch.testing.assert_close(translated, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(translated, whole_volume(network, source_net), atol=1e-5, rtol=1e-5)
+
+
+def test_windows_stop_at_the_volume_edge_and_grow_inward_to_the_alignment() -> None:
+    settings = SlidingWindowSettings(roi_size=(16, 16, 16), context=4, align=8)
+    windows = settings.windows((40, 16, 40))
+    assert len(windows) == 9  # 40 = 3 cores of 14 -> 16 (aligned); 16 = one core
+    for window in windows:
+        assert all(box.start >= 0 and box.stop <= size for box, size in zip(window.window, (40, 16, 40), strict=True))
+        assert all((box.stop - box.start) % 8 == 0 or box.stop - box.start == 16 for box in window.window)
+        core = tuple(
+            slice(w.start + c.start, w.start + c.stop)
+            for w, c in zip(window.window, window.core_in_window, strict=True)
+        )
+        assert core == window.core
+    first_axis = sorted({(w.window[0].start, w.window[0].stop) for w in windows})
+    assert first_axis == [(0, 24), (12, 36), (16, 40)]  # cores 0, 16, 24 (the last flush); edge windows grown inward
 
 
 def test_without_context_window_borders_change_the_result() -> None:
@@ -96,11 +116,26 @@ def test_without_context_window_borders_change_the_result() -> None:
     assert float((small - whole).abs().mean()) > 1e-3
 
 
-def test_weight_map_blends_the_core_only() -> None:
-    settings = SlidingWindowSettings(roi_size=(16, 16, 16), context=4)
-    weights = settings.weight_map((40, 12, 40))
-    assert tuple(weights.shape) == (24, 20, 24)  # the core is clipped to the 12-voxel axis
-    assert float(weights[:4].abs().max()) == 0.0 and float(weights[4:20, 4:16, 4:20].min()) > 0.0
+def test_overlapping_cores_blend_with_the_core_weights() -> None:
+    """Overlap: cores are blended (gaussian weights) and still reproduce a pointwise network exactly."""
+    settings = SlidingWindowSettings(roi_size=(16, 16, 16), overlap=0.5, context=2)
+    weights = settings.weight_map(settings.core_size((32, 12, 32)))
+    assert tuple(weights.shape) == (16, 12, 16)  # the core is clipped to the 12-voxel axis
+    assert float(weights.min()) > 0.0 and float(weights[8, 6, 8]) > float(weights[0, 0, 0])
+    assert len(settings.windows((32, 12, 32))) == 9
+
+
+@pytest.mark.parametrize(
+    ("roi", "size", "align", "core"),
+    [(96, 208, 16, 80), (96, 208, 1, 70), (96, 256, 16, 96), (256, 200, 16, 200), (128, 200, 8, 104), (16, 40, 1, 14)],
+)
+def test_axes_are_split_into_equal_cores(roi: int, size: int, align: int, core: int) -> None:
+    """An axis longer than roi_size is cut into the fewest equal cores, not full cores and a sliver."""
+    settings = SlidingWindowSettings(roi_size=(roi,) * 3, context=16, align=align)
+    assert settings.core_size((size, size, size)) == (core,) * 3
+    largest = max(window.shape[0] for window in settings.windows((size, 8, 8)))
+    assert largest <= min(size, core + 32)  # a core plus its context, cut at the volume's edges
+    assert math.ceil(size / core) == math.ceil(size / roi)  # no more windows than full cores would need
 
 
 def test_bad_shape_is_refused() -> None:
