@@ -41,6 +41,7 @@ from monai.transforms import (
     Orientationd,
     RandCropByPosNegLabeld,
     RandFlipd,
+    SelectItemsd,
     Spacingd,
     SpatialPadd,
 )
@@ -187,6 +188,9 @@ def build_inference_transforms(
         target_spacing = source.target_spacing
 
     chain: list[MapTransform] = [
+        # Only the chain's own keys go on: MONAI's Spacingd updates every key named "<image key>_..." as
+        # if it were that image's meta dict, so a datalist field such as "ct_noise_hu" (a float) crashed it.
+        SelectItemsd(all_keys),
         LoadImaged(all_keys, reader=reader or MedganImageReader(), image_only=True, ensure_channel_first=True),
         EnsureTyped(all_keys, data_type="tensor", dtype=torch.float32, track_meta=True),
         Orientationd(all_keys, axcodes="RAS", labels=_RAS_LABELS),

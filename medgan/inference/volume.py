@@ -87,9 +87,10 @@ class VolumeTranslator:
         )
         # Files are read by medgan.io.read_volume directly: LoadImaged would hide its
         # InputError behind "cannot find a suitable reader" after trying other readers.
-        if not isinstance(chain.transforms[0], LoadImaged):
-            raise TypeError("expected the inference chain to start with LoadImaged")
-        self.preprocess = Compose(chain.transforms[1:])
+        loaders = [index for index, transform in enumerate(chain.transforms) if isinstance(transform, LoadImaged)]
+        if not loaders:
+            raise TypeError("expected the inference chain to load its images with LoadImaged")
+        self.preprocess = Compose(chain.transforms[loaders[0] + 1 :])  # the key selection before it is moot here
         self.read_options = read_options
         self.source_check = source_check
         self.last_warnings: list[str] = []

@@ -49,6 +49,15 @@ def test_inference_chain_gives_ras_1mm_network_range_divisible_volumes(subject):
     assert set(np.unique(out["labels"].numpy())) == {0.0, 1.0, 2.0}  # nearest neighbour, no blends
 
 
+def test_datalist_fields_named_after_an_image_key_do_not_break_resampling(subject):
+    """The phantom datalist has "mri_snr" and "ct_noise_hu": MONAI's Spacingd took them for meta dicts."""
+    entry = {**subject["paths"], "mri_snr": 30.5, "ct_noise_hu": 20.0, "label": 1, "subject": "s0"}
+    out = build_transforms({"mri": "mri", "ct": "ct"}, ["labels"], target_spacing=[3.0, 3.0, 3.0])(entry)
+    patches = out if isinstance(out, list) else [out]
+    assert all(patch["mri"].shape == patch["ct"].shape for patch in patches)
+    assert "mri_snr" not in patches[0]  # only the chain's own keys travel through it
+
+
 def test_native_spacing_is_kept_when_target_spacing_is_none(subject):
     chain = build_inference_transforms({"mri": "mri"}, target_spacing=None, divisible_by=1)
     mri_norm = chain({"mri": subject["paths"]["mri"]})["mri"]
