@@ -66,13 +66,14 @@ def _agree_on_run_dir(run_dir: Path, context: DistributedContext) -> Path:
 def profile_training_data(config: ExperimentConfig) -> DataProfile:
     """The data profile of the run's training split (source images, and target images for reference)."""
     data = config.data
+    (source_key, source_modality), target = get_method(config.method)(config).profiled_images()
     return build_data_profile(
         data.datalist,
         split=data.train_split,
-        source_key=data.source_key,
-        source_modality=data.source_modality,
-        target_key=data.target_key,
-        target_modality=data.target_modality,
+        source_key=source_key,
+        source_modality=source_modality,
+        target_key=target[0] if target else None,
+        target_modality=target[1] if target else None,
     )
 
 

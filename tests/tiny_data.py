@@ -36,12 +36,12 @@ def write_tiny_dataset(root: Path, *, subjects: int = 3, size: int = 24, seed: i
         folder.mkdir(parents=True, exist_ok=True)
         for name, volume in (("mri", mri.astype(np.float32)), ("ct", ct.astype(np.float32)), ("labels", labels)):
             nib.save(nib.Nifti1Image(volume, affine), folder / f"{name}.nii.gz")
-        entries.append({"subject": folder.name, **{k: f"{folder.name}/{k}.nii.gz" for k in ("mri", "ct", "labels")}})
+        files = {k: f"{folder.name}/{k}.nii.gz" for k in ("mri", "ct", "labels")}
+        entries.append({"subject": folder.name, **files, "label": index % 2})  # a class label for cgan3d
     datalist = {"training": entries[:-1], "validation": entries[-1:], "test": entries[-1:]}
     path = root / "datalist.json"
     path.write_text(json.dumps(datalist, indent=1))
     return path
-
 
 
 TINY_UNET = {"name": "unet3d", "channels": [4, 8], "strides": [2], "num_res_units": 0}
@@ -50,6 +50,12 @@ TINY_METHOD_MODELS: dict[str, dict] = {
     "pix2pix": {"generator": TINY_UNET, "discriminator": TINY_PATCHGAN},
     "cyclegan": {"generator": TINY_UNET, "discriminator": TINY_PATCHGAN, "losses": {"pool_size": 4}},
     "bulk_density": {"generator": {"name": "bulk_density3d", "dark_threshold": -0.7, "closing_radius": 1}},
+    "cgan3d": {
+        "generator": {"name": "cond_generator3d", "channels": [8, 4], "latent_dim": 8, "embedding_dim": 4},
+        "discriminator": {"name": "projection3d", "channels": [4, 8]},
+        "losses": {"r1_interval": 2},
+        "ada": {"initial_p": 0.5, "interval": 1},
+    },
 }
 
 

@@ -211,6 +211,16 @@ class GanMethod(ABC):
         """Raise ConfigError for a config this method cannot train (e.g. a patch too small for a network)."""
         return None
 
+    def profiled_images(self) -> tuple[tuple[str, str], tuple[str, str] | None]:
+        """``((key, modality), (key, modality) or None)``: the images ``data_profile.json`` describes.
+
+        The first is the one a job checks its inputs against and takes the trained
+        spacing from; the second is recorded for reference. Default: the data
+        section's source and target (translation).
+        """
+        data = self.config.data
+        return (data.source_key, data.source_modality), (data.target_key, data.target_modality)
+
     # ---- state ----------------------------------------------------------------------------------
 
     def build_state(self) -> dict[str, Stateful]:

@@ -6,6 +6,7 @@ Importing this package registers every bundled network, so
 
 from medgan.models.bulk_density import BulkDensity3D
 from medgan.models.classifiers import DenseNet3DClassifier
+from medgan.models.conditional import ConditionalGenerator3D, ProjectionDiscriminator3D
 from medgan.models.discriminators import PatchGAN3DDiscriminator
 from medgan.models.generators import UNet3DGenerator
 from medgan.models.registry import (
@@ -21,8 +22,10 @@ from medgan.models.registry import (
 
 __all__ = [
     "BulkDensity3D",
+    "ConditionalGenerator3D",
     "DenseNet3DClassifier",
     "PatchGAN3DDiscriminator",
+    "ProjectionDiscriminator3D",
     "InputRequirement",
     "UNet3DGenerator",
     "build_network",

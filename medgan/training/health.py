@@ -162,6 +162,8 @@ def health_summary(path: Path) -> str:
     if "health/diversity_fake" in last and "health/diversity_real" in last:
         fake, real = last["health/diversity_fake"], last["health/diversity_real"]
         numbers.append(f"diversity {fake:.3f} generated vs {real:.3f} real")
+    if "health/ada_p" in last:
+        numbers.append(f"ADA augmentation p {last['health/ada_p']:.2f}")
     measured = f" ({'; '.join(numbers)} in the last interval)" if numbers else ""
     return (
         f"training health at step {report['step']}: {report['verdict']}{measured}. Over the run: {shares} of the "
