@@ -32,6 +32,7 @@ import torch
 from medgan.config.schema import ExperimentConfig
 from medgan.jobs import JobFingerprint
 from medgan.models import build_network
+from medgan.precision import resolve_inference_precision
 from pipelines.translate import translate_inputs
 
 RESULTS = Path(__file__).parent / "results" / "translate_memory.json"
@@ -90,7 +91,15 @@ def measure(args: argparse.Namespace) -> dict:
         {
             "data": {"spacing": args.target_spacing},
             "model": {"generator": TINY_GENERATOR} if args.tiny else {},
-            "inference": {"roi_size": args.roi, "overlap": args.overlap, "sw_batch_size": args.sw_batch_size},
+            "inference": {
+                key: value
+                for key, value in (
+                    ("roi_size", args.roi),
+                    ("overlap", args.overlap),
+                    ("sw_batch_size", args.sw_batch_size),
+                )
+                if value is not None  # not given: the config's default (what users get)
+            },
         }
     )
     torch.manual_seed(0)
@@ -127,6 +136,8 @@ def measure(args: argparse.Namespace) -> dict:
         "roi_size": list(config.inference.roi_size),
         "overlap": config.inference.overlap,
         "sw_batch_size": config.inference.sw_batch_size,
+        "context": config.inference.context,
+        "precision": resolve_inference_precision(config.inference.precision, torch.device("cpu")),
         "device": "cpu",
         "threads": torch.get_num_threads(),
         "load_average_1min_at_start": round(load_at_start, 2),
@@ -148,9 +159,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--shape", type=int, nargs=3, default=[256, 256, 200])
     parser.add_argument("--input-spacing", type=float, nargs=3, default=[0.9, 0.9, 1.2])
     parser.add_argument("--target-spacing", type=float, nargs=3, default=[1.0, 1.0, 1.0])
-    parser.add_argument("--roi", type=int, nargs=3, default=[32, 32, 32])
-    parser.add_argument("--overlap", type=float, default=0.5)
-    parser.add_argument("--sw-batch-size", type=int, default=2)
+    parser.add_argument("--roi", type=int, nargs=3, default=None, help="window core (default: the config's)")
+    parser.add_argument("--overlap", type=float, default=None, help="core overlap (default: the config's)")
+    parser.add_argument("--sw-batch-size", type=int, default=None, help="windows per pass (default: the config's)")
     parser.add_argument("--tiny", action="store_true", help="a 2-level, 4-channel generator (tests)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the result ({RESULTS})")

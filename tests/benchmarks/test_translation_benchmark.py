@@ -78,6 +78,9 @@ def check_new_sections(bench: ModuleType, report: dict) -> None:
     assert "mae_hu_outside_body" in bench.METRICS
     heads = report["fine_grid_heads"]
     assert heads["seed"] == bench.FINE_SEED != 0 and heads["subjects"] >= 1
+    floor = heads["ct_round_trip_mae_hu"]
+    assert len(floor["per_subject"]) == heads["subjects"] and floor["mean"] > 0
+    assert floor["coarse_spacing_mm"] == 2 * heads["spacing_mm"]
     for result in report["methods"].values():
         assert result["translation"]["summary"]["mae_hu_outside_body"]["mean"] >= 0
         fine = result["translation"]["fine_grid"]

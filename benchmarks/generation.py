@@ -1,0 +1,244 @@
+"""Generation throughput: the ``medgan generate`` path against a plain eager fp32 loop, side by side.
+
+One randomly initialised ``cond_generator3d`` per grid (64^3 and 128^3; the cost of
+a forward pass does not depend on the weights), in one process:
+
+* ``eager_fp32``: the baseline, one sample per call under ``torch.no_grad``, fp32,
+  contiguous memory;
+* ``generate``: what ``medgan generate`` runs (``pipelines.generate.BatchedSampler``'s
+  call: ``torch.inference_mode``, batches of ``--batch-size``, the precision that
+  ``inference.precision: auto`` picks on this machine: bf16 on CPUs with AMX, fp32
+  elsewhere), at every batch size of the sweep;
+* variants that isolate one setting each (inference mode alone, bf16 alone,
+  channels-last 3D), so the table shows what helps and what does not.
+
+Each figure is volumes per second (after one warm-up call), its ratio to the
+eager baseline, peak RSS growth while it ran (the kernel's high-water mark reset
+before each path), and achieved GFLOP/s (``torch.utils.flop_counter`` counts the
+generator's FLOPs) as a fraction of this CPU's measured matrix-multiply peak in the
+same precision (a 2048^2 ``torch.mm``). The CPU's feature flags are in the result.
+
+Sample quality (class accuracy of samples by a real-data classifier, diversity vs
+real, with and without ADA at 16 and 64 volumes) is not measured here yet.
+
+    python benchmarks/generation.py                          # 64^3 and 128^3, ~5 minutes on 2 cores
+    python benchmarks/generation.py --smoke --out /tmp/g.json   # 16^3, tiny network, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from medgan.models import build_network  # noqa: E402
+from medgan.precision import autocast, cpu_features, resolve_inference_precision  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "generation.json"
+FULL = {"grids": (64, 128), "batch_sizes": (1, 2, 4, 8), "channels": [128, 64, 32, 16, 8], "repeats": 3}
+SMOKE = {"grids": (16,), "batch_sizes": (1, 2), "channels": [16, 8, 4], "repeats": 1}
+TARGET_SPEEDUP = 4.0
+LATENT = 128
+
+
+def memory_helpers() -> Any:
+    """``benchmarks/translate_memory.py`` (reset_peak_rss, peak_rss_mb); benchmarks/ is not a package."""
+    spec = importlib.util.spec_from_file_location("translate_memory", Path(__file__).parent / "translate_memory.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """Measured GFLOP/s of a square ``torch.mm`` in ``dtype`` (the CPU's practical peak)."""
+    left, right = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    torch.mm(left, right)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(left, right)
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def generator_flops(generator: torch.nn.Module, batch: int) -> int:
+    """FLOPs of one forward pass of ``batch`` samples (torch's flop counter; convs and matmuls)."""
+    noise, labels = torch.randn(batch, LATENT), torch.zeros(batch, dtype=torch.long)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        generator(noise, labels)
+    return int(counter.get_total_flops())
+
+
+def build_generator(grid: int, channels: list[int], *, channels_last: bool = False) -> torch.nn.Module:
+    torch.manual_seed(0)
+    generator = build_network(
+        {"name": "cond_generator3d", "out_size": [grid] * 3, "channels": channels, "latent_dim": LATENT}
+    ).eval()
+    return generator.to(memory_format=torch.channels_last_3d) if channels_last else generator
+
+
+def time_path(call: Callable[[], object], volumes_per_call: int, repeats: int, memory: Any) -> dict[str, Any]:
+    """Volumes per second of ``call`` (after one warm-up), and the peak RSS growth while it ran."""
+    call()
+    baseline = memory.reset_peak_rss()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - started)
+    median = statistics.median(seconds)
+    return {
+        "seconds_per_call": median,
+        "volumes_per_second": volumes_per_call / median,
+        "peak_rss_growth_mb": round(memory.peak_rss_mb() - baseline, 1),
+    }
+
+
+def bench_grid(grid: int, settings: dict[str, Any], precision: str, memory: Any) -> dict[str, Any]:
+    """Every path at one grid; ratios against the eager fp32 loop of the same run."""
+    generator = build_generator(grid, settings["channels"])
+    channels_last_generator = build_generator(grid, settings["channels"], channels_last=True)
+    cpu = torch.device("cpu")
+    largest = max(settings["batch_sizes"])
+    noise_all = torch.randn(largest, LATENT)
+    labels_all = torch.arange(largest) % 2
+
+    def eager_loop(batch: int) -> Callable[[], object]:
+        def run() -> None:
+            with torch.no_grad():
+                for index in range(batch):
+                    generator(noise_all[index : index + 1], labels_all[index : index + 1])
+
+        return run
+
+    def batched(batch: int, *, mode: str, use_precision: str, model: torch.nn.Module) -> Callable[[], object]:
+        def run() -> None:
+            context = torch.inference_mode() if mode == "inference" else torch.no_grad()
+            with context, autocast(use_precision, cpu):
+                model(noise_all[:batch], labels_all[:batch]).float()
+
+        return run
+
+    repeats = settings["repeats"]
+    plan = [
+        ("eager_fp32", eager_loop(largest), largest, "fp32"),
+        ("inference_mode_fp32_batch1", batched(1, mode="inference", use_precision="fp32", model=generator), 1, "fp32"),
+        ("bf16_batch1", batched(1, mode="inference", use_precision="bf16", model=generator), 1, "bf16"),
+        (
+            f"channels_last_{precision}_batch{largest}",
+            batched(largest, mode="inference", use_precision=precision, model=channels_last_generator),
+            largest,
+            precision,
+        ),
+    ]
+    plan += [
+        (
+            f"generate_batch{batch}",
+            batched(batch, mode="inference", use_precision=precision, model=generator),
+            batch,
+            precision,
+        )
+        for batch in settings["batch_sizes"]
+    ]
+    paths: dict[str, dict[str, Any]] = {}
+    for name, call, volumes, dtype in plan:
+        paths[name] = {**time_path(call, volumes, repeats, memory), "precision": dtype}
+    baseline = paths["eager_fp32"]["volumes_per_second"]
+    flops_per_volume = generator_flops(generator, 1)
+    for path in paths.values():
+        path["speedup_vs_eager_fp32"] = path["volumes_per_second"] / baseline
+        path["gflops_per_second"] = path["volumes_per_second"] * flops_per_volume / 1e9
+    best = max((name for name in paths if name.startswith("generate_")), key=lambda n: paths[n]["volumes_per_second"])
+    return {
+        "grid": [grid] * 3,
+        "generator_channels": settings["channels"],
+        "gflop_per_volume": flops_per_volume / 1e9,
+        "paths": paths,
+        "best_generate_path": best,
+        "speedup_best_generate_vs_eager_fp32": paths[best]["speedup_vs_eager_fp32"],
+    }
+
+
+def measure(smoke: bool) -> dict[str, Any]:
+    """The whole benchmark (see the module docstring)."""
+    settings = SMOKE if smoke else FULL
+    memory = memory_helpers()
+    precision = resolve_inference_precision("auto", torch.device("cpu"))
+    peaks = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
+    grids = {f"{grid}^3": bench_grid(grid, settings, precision, memory) for grid in settings["grids"]}
+    for result in grids.values():
+        for path in result["paths"].values():
+            path["fraction_of_matmul_peak"] = path["gflops_per_second"] / peaks[path["precision"]]
+    return {
+        "benchmark": "generation",
+        "smoke": smoke,
+        "generate_precision": precision,
+        "matmul_peak_gflops": peaks,
+        "cpu_features": dict(cpu_features()),
+        "grids": grids,
+        "targets": {
+            name: {
+                "value": result["speedup_best_generate_vs_eager_fp32"],
+                "target": TARGET_SPEEDUP,
+                "comparison": ">=",
+                "met": result["speedup_best_generate_vs_eager_fp32"] >= TARGET_SPEEDUP,
+            }
+            for name, result in grids.items()
+        },
+        "not_measured": "sample quality (class accuracy, diversity, ADA on/off at 16 and 64 volumes)",
+        "environment": {
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        },
+    }
+
+
+def strict(value: Any) -> Any:
+    """NaN / inf -> null so the JSON is strict."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(item) for item in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="16^3 grid, tiny network, seconds")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON ({RESULTS})")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = strict(measure(args.smoke))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        args.out.unlink()
+    args.out.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+    print(json.dumps({"targets": result["targets"], "generate_precision": result["generate_precision"]}, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The generation benchmark in smoke mode: every path timed, ratios and FLOP fractions sane, strict JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "generation.py"
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("generation_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_smoke_run_times_every_path_against_the_eager_baseline(tmp_path: Path) -> None:
+    bench = load_benchmark()
+    out = tmp_path / "generation.json"
+    bench.main(["--smoke", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert "nan" not in out.read_text().lower()
+    assert report["generate_precision"] in ("fp32", "bf16") and set(report["matmul_peak_gflops"]) == {"fp32", "bf16"}
+    grid = report["grids"]["16^3"]
+    paths = grid["paths"]
+    assert paths["eager_fp32"]["speedup_vs_eager_fp32"] == pytest.approx(1.0)
+    assert {"generate_batch1", "generate_batch2", "bf16_batch1", "inference_mode_fp32_batch1"} <= set(paths)
+    for path in paths.values():
+        assert path["volumes_per_second"] > 0 and path["precision"] in ("fp32", "bf16")
+        assert 0 < path["fraction_of_matmul_peak"] < 10 and math.isfinite(path["gflops_per_second"])
+    assert grid["gflop_per_volume"] > 0 and grid["best_generate_path"].startswith("generate_batch")
+    target = report["targets"]["16^3"]
+    assert target["value"] == grid["speedup_best_generate_vs_eager_fp32"] and isinstance(target["met"], bool)
