@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import importlib.util
 import json
-import math
 import os
 import platform
 import statistics
@@ -48,6 +47,7 @@ if str(REPO) not in sys.path:
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from medgan.io.strict_json import strict_json  # noqa: E402
 from medgan.models import build_network  # noqa: E402
 from medgan.precision import autocast, cpu_features, resolve_inference_precision  # noqa: E402
 
@@ -212,17 +212,6 @@ def measure(smoke: bool) -> dict[str, Any]:
     }
 
 
-def strict(value: Any) -> Any:
-    """NaN / inf -> null so the JSON is strict."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: strict(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict(item) for item in value]
-    return value
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="16^3 grid, tiny network, seconds")
@@ -231,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = strict(measure(args.smoke))
+    result = strict_json(measure(args.smoke))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         args.out.unlink()

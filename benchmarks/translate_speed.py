@@ -384,19 +384,10 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def strict(value: Any) -> Any:
-    """NaN / inf -> null so the JSON is strict."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: strict(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict(item) for item in value]
-    return value
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Measure and write the JSON (see the module docstring)."""
+    from medgan.io.strict_json import strict_json
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny grid and network, seconds")
     parser.add_argument("--mae-run", type=Path, default=None, help="run trained on the 5 mm heads for the test MAE")
@@ -412,7 +403,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="medgan-speed-") as scratch:
         work = args.work_dir or Path(scratch)
-        result = strict(
+        result = strict_json(
             measure(
                 work, smoke=args.smoke, mae_run=args.mae_run, datalist=args.datalist.resolve(), repeats=args.repeats
             )

@@ -321,7 +321,9 @@ def speed_stage(spec: dict[str, Any]) -> dict[str, Any]:
         Path(spec["work_dir"]), smoke=spec["smoke"], mae_run=mae_run, datalist=Path(spec["datalist"])
     )
     result["mae_run_method"] = spec.get("mae_run_method")
-    return speed.strict(result)
+    from medgan.io.strict_json import strict_json
+
+    return strict_json(result)
 
 
 def torch_threads(threads: int = 0) -> int:
@@ -765,17 +767,6 @@ def target_lines(found: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _strict(value: Any) -> Any:
-    """NaN / inf -> null so the JSON is strict."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _strict(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_strict(item) for item in value]
-    return value
-
-
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Benchmark every requested method (baseline first) and assemble the report."""
     load_at_start = os.getloadavg()
@@ -872,11 +863,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     """Run the benchmark (or one child stage) and write the JSON and markdown results."""
+    from medgan.io.strict_json import strict_json
+
     args = parse_args(argv)
     if args.worker:
         worker_main(args.worker[0], Path(args.worker[1]))
         return None
-    report = _strict(run_benchmark(args))
+    report = strict_json(run_benchmark(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     table = markdown_table(report)

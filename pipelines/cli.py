@@ -45,6 +45,36 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return numbers[0], numbers[1], numbers[2]
 
 
+def run_option(help_text: str):
+    """``--run RUN_DIR``: a trained run folder (translate, generate)."""
+    return click.option(
+        "--run", "run_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help=help_text
+    )
+
+
+def out_option(help_text: str):
+    """``--out DIR``: the job's output folder."""
+    return click.option(
+        "--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help=help_text
+    )
+
+
+def format_option(help_text: str):
+    """``--format nifti|dicom``."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["nifti", "dicom"]),
+        default="nifti",
+        show_default=True,
+        help=help_text,
+    )
+
+
+device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
+
+
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Run `medgan COMMAND --help` for each command's options and an example.",
@@ -165,33 +195,14 @@ def train_command(
 
 
 @cli.command("translate")
-@click.option(
-    "--run",
-    "run_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="A trained run folder (from `medgan train`).",
-)
+@run_option("A trained run folder (from `medgan train`).")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Output folder (outputs + manifest).",
-)
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["nifti", "dicom"]),
-    default="nifti",
-    show_default=True,
-    help="Write NIfTI files or de-identified DICOM series.",
-)
+@out_option("Output folder (outputs + manifest).")
+@format_option("Write NIfTI files or de-identified DICOM series.")
 @click.option("--shard", default=None, metavar="I/N", help="Process only shard I of N (0-based) of the inputs.")
 @click.option("--split", default=None, help="With a datalist input: only this list (training/validation/test).")
 @click.option("--overwrite", is_flag=True, help="Redo items already finished with this run.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@device_option
 @click.option(
     "--set",
     "overrides",
@@ -200,7 +211,7 @@ def train_command(
     help="Override an inference setting of the run (roi_size, overlap, sw_batch_size, context, precision, "
     "channels_last, air_outside_body, mode); repeatable.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def translate_command(
     run_dir: Path,
     inputs: tuple[Path, ...],
@@ -261,21 +272,9 @@ def translate_command(
 
 
 @cli.command("generate")
-@click.option(
-    "--run",
-    "run_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="A trained class-conditional run folder (method cgan3d).",
-)
+@run_option("A trained class-conditional run folder (method cgan3d).")
 @click.option("--n", "n", type=int, default=None, help="Number of samples (default: one per line of --labels-from).")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Output folder (samples, sidecars, manifest, datalist.json, montage.png).",
-)
+@out_option("Output folder (samples, sidecars, manifest, datalist.json, montage.png).")
 @click.option("--label", type=int, default=None, help="Class label of every sample (default: cycle over classes).")
 @click.option(
     "--labels-from",
@@ -284,14 +283,7 @@ def translate_command(
     help="File with one class label per sample (one per line, or a JSON list).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Job seed; item i's noise is seeded by (seed, i).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["nifti", "dicom"]),
-    default="nifti",
-    show_default=True,
-    help="NIfTI files or de-identified DICOM series marked derived and synthetic.",
-)
+@format_option("NIfTI files or de-identified DICOM series marked derived and synthetic.")
 @click.option("--shard", default=None, metavar="I/N", help="Generate only shard I of N (0-based) of the samples.")
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Samples drawn per generator call.")
 @click.option(
@@ -302,8 +294,8 @@ def translate_command(
     help="Truncation trick: redraw noise entries beyond +-PSI (fewer outliers, less diversity).",
 )
 @click.option("--overwrite", is_flag=True, help="Redo samples already written with this run and settings.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@device_option
+@quiet_option
 def generate_command(
     run_dir: Path,
     n: int | None,

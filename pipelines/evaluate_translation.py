@@ -11,7 +11,6 @@ so a person can look at what the numbers mean.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from medgan.data.datalist import load_datalist
 from medgan.errors import InputError
 from medgan.evaluation import aggregate_metrics, body_mask_from_ct, translation_metrics
 from medgan.io import atomic_write_text, read_volume
+from medgan.io.strict_json import strict_json
 from medgan.jobs.manifest import merge_manifests
 from medgan.viz import save_montage
 
@@ -66,17 +66,6 @@ class TranslationReport:
                     f"n={stats['n']})"
                 )
         return "\n".join(lines)
-
-
-def _strict_json(value: Any) -> Any:
-    """NaN / inf are not JSON: write them as null so every JSON reader opens the report."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _strict_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_strict_json(item) for item in value]
-    return value
 
 
 def _outputs_by_input(translated_dir: Path) -> dict[str, Path]:
@@ -153,7 +142,7 @@ def evaluate_translation(
         "summary": summary,
         "per_subject": per_subject,
     }
-    atomic_write_text(report_path, json.dumps(_strict_json(report), indent=2))
+    atomic_write_text(report_path, json.dumps(strict_json(report), indent=2))
     montage_path = _write_montage(montage_rows, report_path.with_suffix(".png"), target_key)
     return TranslationReport(per_subject, summary, report_path, montage_path)
 

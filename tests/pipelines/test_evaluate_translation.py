@@ -1,7 +1,6 @@
 """evaluate-translation: pairing outputs with references through the manifest, and its errors."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from medgan.errors import InputError
 from medgan.io import write_nifti
 from medgan.jobs.manifest import ManifestRecord, ManifestWriter
-from pipelines.evaluate_translation import _strict_json, evaluate_translation
+from pipelines.evaluate_translation import evaluate_translation
 
 
 def _record(input_path, output_name):
@@ -80,7 +79,3 @@ def test_missing_translation_is_named(job):
     datalist.write_text(json.dumps(content))
     with pytest.raises(InputError, match="1 of 3 'test' inputs have no finished translation"):
         evaluate_translation(out, datalist)
-
-
-def test_strict_json_turns_nan_and_inf_into_null():
-    assert _strict_json({"a": [math.nan, 1.0], "b": math.inf}) == {"a": [None, 1.0], "b": None}
