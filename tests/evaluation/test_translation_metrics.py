@@ -123,9 +123,9 @@ def test_mae_outside_body_is_nan_when_the_mask_covers_everything_and_null_in_jso
     ct_hu = np.zeros((7, 7, 7))
     metrics = translation_metrics(ct_hu + 1.0, ct_hu, np.ones_like(ct_hu))
     assert math.isnan(metrics["mae_hu_outside_body"])
-    from pipelines.evaluate_translation import _strict_json
+    from medgan.io.strict_json import strict_json
 
-    assert json.loads(json.dumps(_strict_json(metrics)))["mae_hu_outside_body"] is None
+    assert json.loads(json.dumps(strict_json(metrics)))["mae_hu_outside_body"] is None
 
 
 def test_threshold_edges_count_as_soft_tissue() -> None:
