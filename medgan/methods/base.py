@@ -124,6 +124,10 @@ class Phase:
     loss: LossFunction
     interval: int = 1
     optimizer: str | None = None
+    double_backward: bool = False
+    """The loss differentiates through a gradient (R1's ``autograd.grad(..., create_graph=True)``).
+    DistributedDataParallel's reducer cannot follow that, so under DDP such a phase runs on the
+    plain networks and the engine averages their gradients over the ranks itself."""
 
     def __post_init__(self) -> None:
         if not self.trains:

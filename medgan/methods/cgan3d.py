@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
+import torch.distributed as dist
 from pydantic import Field
 from torch import nn
 
@@ -214,7 +215,8 @@ class CGan3D(GanMethod):
         ]
         losses = self.options.losses
         if losses.r1_gamma > 0:
-            phases.append(Phase("D_reg", trains=("D",), loss=self.r1_loss, interval=losses.r1_interval, optimizer="D"))
+            r1 = Phase("D_reg", ("D",), self.r1_loss, interval=losses.r1_interval, optimizer="D", double_backward=True)
+            phases.append(r1)  # double backward: R1 differentiates D's input gradient
         return tuple(phases)
 
     def ema_networks(self) -> tuple[str, ...]:
@@ -243,10 +245,18 @@ class CGan3D(GanMethod):
         return augment(images) if augment is not None else images
 
     def end_of_step(self, context: StepContext, stats: Mapping[str, torch.Tensor]) -> None:
-        """Feed ADA the signs of D's outputs on reals from this step's D phase."""
+        """Feed ADA the signs of D's outputs on reals from this step's D phase, summed over every rank.
+
+        Under DDP each rank sees its own batch; summing the signs keeps one p on every rank
+        (as StyleGAN2-ADA does), so the ranks augment alike and their checkpoints agree.
+        """
         augment = context.state.get("ada")
-        if augment is not None and "D/real_sign_sum" in stats:
-            augment.accumulate(float(stats["D/real_sign_sum"]), int(stats["D/real_count"]))
+        if augment is None or "D/real_sign_sum" not in stats:
+            return
+        signs = torch.stack([stats["D/real_sign_sum"], stats["D/real_count"]]).detach().double()
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(signs, op=dist.ReduceOp.SUM)
+        augment.accumulate(float(signs[0]), int(signs[1]))
 
     # ---- losses ---------------------------------------------------------------------------------
 

@@ -85,6 +85,22 @@ def average_buffers(modules: Iterable[nn.Module], context: DistributedContext) -
                 buffer.data /= context.world_size
 
 
+def average_gradients(parameters: Iterable[torch.Tensor], context: DistributedContext) -> None:
+    """Average the gradients of ``parameters`` over the ranks, in place (what DDP does for wrapped modules).
+
+    For phases DDP cannot wrap (double backward, e.g. R1). Parameters without a
+    gradient on this rank take part with zeros, so every rank makes the same calls.
+    No-op alone.
+    """
+    if not context.distributed:
+        return
+    for parameter in parameters:
+        if parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
+        dist.all_reduce(parameter.grad, op=dist.ReduceOp.SUM)
+        parameter.grad /= context.world_size
+
+
 def any_rank_true(flag: bool, context: DistributedContext) -> bool:
     """True if ``flag`` is true on any rank, so every rank takes the same branch."""
     if not context.distributed:

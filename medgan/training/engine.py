@@ -49,7 +49,13 @@ from medgan.training.checkpoint import (
     restore_rng_states,
     save_checkpoint,
 )
-from medgan.training.distributed import DistributedContext, any_rank_true, average_buffers, barrier
+from medgan.training.distributed import (
+    DistributedContext,
+    any_rank_true,
+    average_buffers,
+    average_gradients,
+    barrier,
+)
 from medgan.training.ema import make_ema_copies, update_ema
 from medgan.training.guard import NonFiniteGuard
 from medgan.training.health import SHORT_WORD, VERDICT_CODE, HealthMonitor
@@ -126,10 +132,7 @@ class Trainer:
             return {}
         trained = {name for phase in self.phases for name in phase.trains}
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return {
-            name: DistributedDataParallel(self.networks[name], device_ids=device_ids)
-            for name in sorted(trained)
-        }
+        return {name: DistributedDataParallel(self.networks[name], device_ids=device_ids) for name in sorted(trained)}
 
     # ---- checkpoints --------------------------------------------------------------------------------
 
@@ -210,8 +213,7 @@ class Trainer:
         assert step_dir is not None  # begin_restore raised otherwise
         self._load(step_dir, restore_counters=False)
         self.monitor.message(
-            f"step {self.step}: restored {step_dir.name} after non-finite steps; lr scale now "
-            f"{self.guard.lr_scale:.4g}"
+            f"step {self.step}: restored {step_dir.name} after non-finite steps; lr scale now {self.guard.lr_scale:.4g}"
         )
 
     # ---- one step ----------------------------------------------------------------------------------
@@ -240,14 +242,17 @@ class Trainer:
                 module.train()
             optimizer = self.optimizers[phase.optimizer_key]
             optimizer.zero_grad(set_to_none=True)
+            wrapped = {} if phase.double_backward else self.ddp_networks
             view = {
-                name: self.ddp_networks.get(name, module) if name in phase.trains else module
+                name: wrapped.get(name, module) if name in phase.trains else module
                 for name, module in self.networks.items()
             }
             phase_context = PhaseContext(self.step, phase, float(phase.interval), self.method_state)
             with autocast(self.precision, self.device):
                 loss, phase_stats = phase.loss(phase_context, view, batch)
             self.grad_scaler.scale(loss).backward()
+            if phase.double_backward:
+                average_gradients(self.phase_params[phase.name], self.context)
             self.grad_scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(self.phase_params[phase.name], clip)
             finite = torch.isfinite(loss.detach())
