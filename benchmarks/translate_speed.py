@@ -32,7 +32,6 @@ run trained on them (``--mae-run``, e.g. the translation benchmark's pix2pix run
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -85,49 +84,11 @@ def translate(
     split: str | None = None,
     overwrite: bool = False,
 ) -> Any:
-    """``run_translate`` with ``--set inference.KEY=VALUE`` overrides; returns its job summary.
-
-    Uses ``run_translate(..., overrides=...)``. Until that argument exists the same is done
-    here: the run's config with the overrides applied and validated, through
-    ``translate_inputs`` (the function ``run_translate`` calls), so the benchmark measures the
-    same job either way; :func:`overrides_route` says which one ran.
-    """
+    """``run_translate`` with ``--set inference.KEY=VALUE`` overrides; returns its job summary."""
     from pipelines.translate import run_translate
 
-    if overrides_route() == "run_translate":
-        return run_translate(
-            run_dir, inputs, out_dir, split=split, overwrite=overwrite, progress=False, overrides=list(overrides)
-        )
-    if not overrides:
-        return run_translate(run_dir, inputs, out_dir, split=split, overwrite=overwrite, progress=False)
-    return _translate_with_overrides(run_dir, inputs, out_dir, overrides, split=split, overwrite=overwrite)
-
-
-def overrides_route() -> str:
-    """``run_translate`` when it takes ``overrides``, else ``benchmark_fallback`` (see :func:`translate`)."""
-    from pipelines.translate import run_translate
-
-    return "run_translate" if "overrides" in inspect.signature(run_translate).parameters else "benchmark_fallback"
-
-
-def _translate_with_overrides(run_dir, inputs, out_dir, overrides, *, split, overwrite):
-    """Stand-in for ``run_translate(overrides=...)``: remove when that argument has landed."""
-    from medgan.config.loader import config_sha256
-    from medgan.jobs import JobFingerprint
-    from medgan.training import load_trained_run
-    from pipelines.translate import translate_inputs
-
-    run = load_trained_run(run_dir, device="cpu")
-    config = config_with(run.config, overrides)
-    return translate_inputs(
-        run.translate,
-        config,
-        inputs,
-        out_dir,
-        fingerprint=JobFingerprint(run.checkpoint_sha256, config_sha256(config)),
-        split=split,
-        overwrite=overwrite,
-        progress=False,
+    return run_translate(
+        run_dir, inputs, out_dir, split=split, overwrite=overwrite, progress=False, overrides=list(overrides)
     )
 
 
@@ -343,7 +304,6 @@ def measure(
             "spacing_config": run_spacing(run_dir),
             "train_steps": settings["train_steps"],
         },
-        "overrides_route": overrides_route(),
         "warmup": "one translate job per path on the same input before timing",
         "repeats": repeats,
         "paths": timings,

@@ -308,7 +308,6 @@ def window_invariance(spec: dict[str, Any], default_report: Any) -> dict[str, An
     return {
         "reference": "the default inference settings of the run",
         "default_plan": speed.plan_of(spec["run_dir"])["describe"],
-        "overrides_route": speed.overrides_route(),
         "variants": variants,
     }
 

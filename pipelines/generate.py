@@ -151,13 +151,24 @@ class BatchedSampler:
     noise comes from its own seed, so the batch's make-up does not change it.
     """
 
-    def __init__(self, run: TrainedRun, items: Sequence[JobItem], *, batch_size: int, precision: str) -> None:
+    def __init__(
+        self,
+        run: TrainedRun,
+        items: Sequence[JobItem],
+        *,
+        batch_size: int,
+        precision: str,
+        latent_dim: int,
+        truncation: float | None,
+    ) -> None:
         self.run, self.items, self.batch_size, self.precision = run, list(items), batch_size, precision
+        self.latent_dim, self.truncation = latent_dim, truncation
+        self.position = {item.key: index for index, item in enumerate(self.items)}
         self.drawn: dict[str, torch.Tensor] = {}
 
     def __call__(self, item: JobItem) -> torch.Tensor:
         if item.key not in self.drawn:
-            start = next(index for index, candidate in enumerate(self.items) if candidate.key == item.key)
+            start = self.position[item.key]
             pending = [item] + [
                 candidate for candidate in self.items[start + 1 :] if not candidate.output_path.exists()
             ]
@@ -166,7 +177,9 @@ class BatchedSampler:
 
     def _draw(self, batch: Sequence[JobItem]) -> None:
         device = self.run.device
-        noise = torch.stack([entry.payload["noise"] for entry in batch]).to(device)
+        noise = torch.stack(
+            [item_noise(entry.payload["seed"], self.latent_dim, self.truncation) for entry in batch]
+        ).to(device)
         labels = torch.tensor([entry.payload["label"] for entry in batch], device=device)
         with torch.inference_mode(), autocast(self.precision, device):
             volumes = self.run.method.sample(self.run.networks, noise, labels)
@@ -174,21 +187,17 @@ class BatchedSampler:
             self.drawn[entry.key] = volume
 
 
-def plan_items(
-    out_dir: Path, labels: Sequence[int], *, seed: int, latent_dim: int, truncation: float | None
-) -> list[JobItem]:
-    """One item per sample: key ``sample_<index>``, output folder ``sample_<index>_class<label>``."""
+def plan_items(out_dir: Path, labels: Sequence[int], *, seed: int) -> list[JobItem]:
+    """One item per sample: key ``sample_<index>``, output folder ``sample_<index>_class<label>``.
+
+    The payload holds the item's seed; its noise is drawn when (and only where) it is sampled.
+    """
     width = max(6, len(str(len(labels) - 1)))
     items = []
     for index, label in enumerate(labels):
         item_seed = derive_seed(seed, index)
         key = f"sample_{index:0{width}d}"
-        payload = {
-            "index": index,
-            "label": int(label),
-            "seed": item_seed,
-            "noise": item_noise(item_seed, latent_dim, truncation),
-        }
+        payload = {"index": index, "label": int(label), "seed": item_seed}
         items.append(JobItem(key, None, out_dir / f"{key}_class{label}", payload))
     return items
 
@@ -246,10 +255,14 @@ def run_generate(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / JOB_SETTINGS_FILE, yaml.safe_dump(settings, sort_keys=False))
-    items = plan_items(out_dir, labels, seed=seed, latent_dim=latent_dim, truncation=truncation)
+    if truncation is not None and truncation <= 0:
+        raise ConfigError(f"--truncation must be > 0, got {truncation}", fix="e.g. --truncation 1.0")
+    items = plan_items(out_dir, labels, seed=seed)
     precision = resolve_inference_precision(run.config.inference.precision, torch_device)
     my_items = select_shard(sorted(items, key=lambda item: item.key), resolve_shard(shard_spec))
-    sampler = BatchedSampler(run, my_items, batch_size=batch_size, precision=precision)
+    sampler = BatchedSampler(
+        run, my_items, batch_size=batch_size, precision=precision, latent_dim=latent_dim, truncation=truncation
+    )
     # The fingerprint covers everything that changes a sample besides its own seed and label (in its key).
     fingerprint = JobFingerprint(
         run.checkpoint_sha256,
