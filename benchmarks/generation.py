@@ -18,17 +18,19 @@ before each path), and achieved GFLOP/s (``torch.utils.flop_counter`` counts the
 generator's FLOPs) as a fraction of this CPU's measured matrix-multiply peak in the
 same precision (a 2048^2 ``torch.mm``). The CPU's feature flags are in the result.
 
-Sample quality (class accuracy of samples by a real-data classifier, diversity vs
-real, with and without ADA at 16 and 64 volumes) is not measured here yet.
+Sample quality (``quality``: tissue statistics, class accuracy of samples by a
+real-data classifier, diversity vs real, with and without ADA at 16 and 64 training
+volumes) is measured by ``benchmarks/generation_quality.py`` (see its docstring);
+``--part`` picks what runs, and each part replaces only its own keys in the results.
 
-    python benchmarks/generation.py                          # 64^3 and 128^3, ~5 minutes on 2 cores
-    python benchmarks/generation.py --smoke --out /tmp/g.json   # 16^3, tiny network, seconds
+    python benchmarks/generation.py                          # throughput (~5 min) + quality (~20 min), 2 cores
+    python benchmarks/generation.py --part throughput        # throughput only; keeps the stored quality
+    python benchmarks/generation.py --smoke --out /tmp/g.json   # 16^3, tiny networks, under a minute
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import os
@@ -47,6 +49,7 @@ if str(REPO) not in sys.path:
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from medgan.io import atomic_write_text  # noqa: E402
 from medgan.io.strict_json import strict_json  # noqa: E402
 from medgan.models import build_network  # noqa: E402
 from medgan.precision import autocast, cpu_features, resolve_inference_precision  # noqa: E402
@@ -58,9 +61,12 @@ TARGET_SPEEDUP = 4.0
 LATENT = 128
 
 
-def memory_helpers() -> Any:
-    """``benchmarks/translate_memory.py`` (reset_peak_rss, peak_rss_mb); benchmarks/ is not a package."""
-    spec = importlib.util.spec_from_file_location("translate_memory", Path(__file__).parent / "translate_memory.py")
+def sibling(name: str) -> Any:
+    """Another script of ``benchmarks/`` as a module (benchmarks/ is not a package).
+
+    ``translate_memory`` gives reset_peak_rss / peak_rss_mb; ``generation_quality`` the quality part.
+    """
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -178,7 +184,7 @@ def bench_grid(grid: int, settings: dict[str, Any], precision: str, memory: Any)
 def measure(smoke: bool) -> dict[str, Any]:
     """The whole benchmark (see the module docstring)."""
     settings = SMOKE if smoke else FULL
-    memory = memory_helpers()
+    memory = sibling("translate_memory")
     precision = resolve_inference_precision("auto", torch.device("cpu"))
     peaks = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
     grids = {f"{grid}^3": bench_grid(grid, settings, precision, memory) for grid in settings["grids"]}
@@ -201,7 +207,6 @@ def measure(smoke: bool) -> dict[str, Any]:
             }
             for name, result in grids.items()
         },
-        "not_measured": "sample quality (class accuracy, diversity, ADA on/off at 16 and 64 volumes)",
         "environment": {
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
@@ -217,16 +222,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--smoke", action="store_true", help="16^3 grid, tiny network, seconds")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON ({RESULTS})")
+    parser.add_argument("--part", choices=("all", "throughput", "quality"), default="all", help="what to measure")
+    parser.add_argument("--quality-steps", type=int, default=None, help="cgan3d steps per quality cell (600)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = strict_json(measure(args.smoke))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        args.out.unlink()
-    args.out.write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
-    print(json.dumps({"targets": result["targets"], "generate_precision": result["generate_precision"]}, indent=2))
-    return result
+    quality = sibling("generation_quality")
+    if args.part in ("all", "throughput"):
+        previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        result = strict_json(measure(args.smoke))
+        if "quality" in previous and args.part == "throughput":
+            result["quality"] = previous["quality"]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out, json.dumps(result, indent=2, allow_nan=False) + "\n")
+        print(json.dumps({"targets": result["targets"], "generate_precision": result["generate_precision"]}, indent=2))
+    if args.part in ("all", "quality"):
+        steps = ["--steps", str(args.quality_steps)] if args.quality_steps else []
+        quality.main([*(["--smoke"] if args.smoke else []), *steps, "--out", str(args.out)])
+    return json.loads(args.out.read_text())
 
 
 if __name__ == "__main__":

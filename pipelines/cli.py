@@ -105,9 +105,18 @@ def cli(debug: bool) -> None:
 @click.option("--shape", default="64", show_default=True, help="Volume shape: one number (cube) or X,Y,Z.")
 @click.option("--lesion-fraction", default=0.5, show_default=True, help="Fraction of subjects with a lesion (0..1).")
 @click.option("--seed", default=0, show_default=True, help="Seed; the same seed gives byte-identical files.")
+@click.option(
+    "--lesions",
+    "lesion_mix",
+    type=click.Choice(["default", "conspicuous"]),
+    default="default",
+    show_default=True,
+    help="Lesion mix: default (a third subtle: a detection task that is not trivial) or conspicuous "
+    "(large, full-contrast lesions: a class a small classifier learns even at coarse grids).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def sample_data_command(
-    out_dir: Path, subjects: int, shape: str, lesion_fraction: float, seed: int, quiet: bool
+    out_dir: Path, subjects: int, shape: str, lesion_fraction: float, seed: int, lesion_mix: str, quiet: bool
 ) -> None:
     """Write a deterministic digital head phantom dataset to OUT_DIR.
 
@@ -127,6 +136,7 @@ def sample_data_command(
         shape=parse_shape(shape),
         lesion_fraction=lesion_fraction,
         seed=seed,
+        lesion_mix=lesion_mix,
         progress=not quiet,
     )
     click.echo(str(summary))
@@ -343,6 +353,42 @@ def generate_command(
         progress=not quiet,
         device=device,
     )
+    click.echo(count_line(summary))
+    for failure in summary.failures:
+        click.echo(f"  failed: {failure.key}: {failure.error}", err=True)
+    if summary.exit_code:
+        sys.exit(summary.exit_code)
+
+
+@cli.command("enrich")
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key; repeatable.")
+@click.option("--shard", default=None, metavar="I/N", help="Make only shard I of N (0-based) of the cases.")
+@click.option("--overwrite", is_flag=True, help="Redo cases already written with these models and settings.")
+@quiet_option
+def enrich_command(config: Path, overrides: tuple[str, ...], shard: str | None, overwrite: bool, quiet: bool) -> None:
+    """Insert synthetic lesions, with exact masks, into the healthy cases of a datalist.
+
+    Fits a lesion shape / placement model and an appearance model on the datalist's real
+    lesion cases (saved in OUT/models/ with a fitted-vs-sampled report), then writes
+    each new case (one image per datalist image key, lesion_mask.nii.gz, case.json) on
+    its source's grid: voxels farther than 3 from a lesion are the source's, exactly.
+    OUT/datalist.json holds the source lists plus the new cases, flagged synthetic with
+    their source_subject. Case i's lesions come from (seed, i): shards and resumed jobs
+    write the same cases. Exits 1 if any case failed.
+
+    \b
+    Examples:
+      medgan enrich configs/enrich.yaml
+      medgan enrich configs/enrich.yaml --set cases_per_source=4 --set out=enriched4/
+      medgan enrich configs/enrich.yaml --shard 0/2
+    """
+    from medgan.config.enrich import EnrichConfig
+    from medgan.config.loader import load_config
+    from pipelines.enrich import count_line, run_enrich
+
+    settings = load_config(config, EnrichConfig, overrides)
+    summary = run_enrich(settings, shard=shard, overwrite=overwrite, progress=not quiet)
     click.echo(count_line(summary))
     for failure in summary.failures:
         click.echo(f"  failed: {failure.key}: {failure.error}", err=True)

@@ -50,16 +50,24 @@ def make_sample_data(
     spacing_mm: float | tuple[float, float, float] | None = None,
     lesion_fraction: float = 0.5,
     seed: int = 0,
+    lesion_mix: str = "default",
     progress: bool = True,
 ) -> SampleDataSummary:
     """Write ``subjects`` phantom heads (MRI, CT, labels, lesion masks), a datalist and a montage.
 
     ``spacing_mm=None`` derives isotropic voxels from a 240 mm field of view (3.75 mm at
     64^3), so any shape holds a whole head; an explicit spacing must give a field of
-    view of at least 200 mm. Bad arguments raise :class:`medgan.errors.ConfigError`.
+    view of at least 200 mm. ``lesion_mix``: ``default`` (a third of the lesions subtle) or
+    ``conspicuous`` (large, full-contrast lesions; see ``medgan.data.phantom.lesions.LESION_MIXES``).
+    Bad arguments raise :class:`medgan.errors.ConfigError`.
     """
     config = PhantomDatasetConfig(
-        subjects=subjects, shape=shape, spacing_mm=spacing_mm, lesion_fraction=lesion_fraction, seed=seed
+        subjects=subjects,
+        shape=shape,
+        spacing_mm=spacing_mm,
+        lesion_fraction=lesion_fraction,
+        seed=seed,
+        lesion_mix=lesion_mix,
     )
     columns = (TextColumn("sample-data"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=not progress, transient=False) as bar:

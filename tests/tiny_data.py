@@ -32,11 +32,18 @@ def write_tiny_dataset(root: Path, *, subjects: int = 3, size: int = 24, seed: i
         labels[radius < outer - 2] = 1  # brain
         ct = np.select([labels == 2, labels == 1], [1200.0, 40.0], -1000.0) + rng.normal(0, 10, labels.shape)
         mri = np.select([labels == 2, labels == 1], [80.0, 600.0], 5.0) + np.abs(rng.normal(0, 5, labels.shape))
+        volumes = [("mri", mri.astype(np.float32)), ("ct", ct.astype(np.float32)), ("labels", labels)]
+        if index % 2:  # class 1 subjects carry a small lesion (for cgan3d's class and the lesion method)
+            lesion = (np.sqrt(((grid - (centre + 2.0)[:, None, None, None]) ** 2).sum(0)) < 2.5) & (labels == 1)
+            ct[lesion] += 40.0
+            mri[lesion] -= 250.0
+            volumes = [("mri", mri.astype(np.float32)), ("ct", ct.astype(np.float32)), ("labels", labels)]
+            volumes.append(("lesion_mask", lesion.astype(np.uint8)))
         folder = root / f"subject_{index:03d}"
         folder.mkdir(parents=True, exist_ok=True)
-        for name, volume in (("mri", mri.astype(np.float32)), ("ct", ct.astype(np.float32)), ("labels", labels)):
+        for name, volume in volumes:
             nib.save(nib.Nifti1Image(volume, affine), folder / f"{name}.nii.gz")
-        files = {k: f"{folder.name}/{k}.nii.gz" for k in ("mri", "ct", "labels")}
+        files = {name: f"{folder.name}/{name}.nii.gz" for name, _ in volumes}
         entries.append({"subject": folder.name, **files, "label": index % 2})  # a class label for cgan3d
     datalist = {"training": entries[:-1], "validation": entries[-1:], "test": entries[-1:]}
     path = root / "datalist.json"
@@ -50,6 +57,7 @@ TINY_METHOD_MODELS: dict[str, dict] = {
     "pix2pix": {"generator": TINY_UNET, "discriminator": TINY_PATCHGAN},
     "cyclegan": {"generator": TINY_UNET, "discriminator": TINY_PATCHGAN, "losses": {"pool_size": 4}},
     "bulk_density": {"generator": {"name": "bulk_density3d", "dark_threshold": -0.7, "closing_radius": 1}},
+    "lesion": {"generator": TINY_UNET, "discriminator": TINY_PATCHGAN, "images": {"mri": "mri", "ct": "ct"}},
     "cgan3d": {
         "generator": {"name": "cond_generator3d", "channels": [8, 4], "latent_dim": 8, "embedding_dim": 4},
         "discriminator": {"name": "projection3d", "channels": [4, 8]},

@@ -117,6 +117,14 @@ class TrainConfig(StrictModel):
         0.999, ge=0.0, lt=1.0, description="EMA decay of the method's EMA networks per step; 0 disables EMA."
     )
     ema_start_step: int = Field(0, ge=0, description="Before this step the EMA copy just follows the weights.")
+    ema_rampup: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="EMA ramp-up (StyleGAN2-ADA): the EMA half-life is at most this fraction of the steps "
+        "taken so far, so a short run's EMA is not dominated by its untrained first steps; null: off "
+        "(constant ema_decay).",
+    )
     precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
         "auto",
         description="Autocast precision: fp32, bf16, fp16 (CUDA only, with a grad scaler) or auto "

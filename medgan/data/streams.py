@@ -56,16 +56,28 @@ class PatchGroup:
     ``body_mask``: batch name of the group's body mask (None: none). ``label_patch``:
     batch name of the label-map patch (``data.labels_key``), as int64 (None: none).
     ``entry_values``: ``(batch name, datalist key)`` pairs of integer entry values.
+    ``masks``: ``(batch name, datalist key)`` pairs of binary masks (e.g. lesion masks) cut with
+    the images, as float {0, 1}; entries without them are left out of the stream. ``centre_on``:
+    the batch name of one of ``masks`` whose voxels the patches are centred on (default: the body).
     """
 
     images: tuple[StreamImage, ...]
     body_mask: str | None = None
     label_patch: str | None = None
     entry_values: tuple[tuple[str, str], ...] = ()
+    masks: tuple[tuple[str, str], ...] = ()
+    centre_on: str | None = None
+
+    @property
+    def centre_key(self) -> str | None:
+        """Datalist key of the mask patches are centred on (``centre_on`` names one of ``masks``)."""
+        return dict(self.masks)[self.centre_on] if self.centre_on else None
 
     def __post_init__(self) -> None:
         if not self.images:
             raise ValueError("a patch group needs at least one image")
+        if self.centre_on is not None and self.centre_on not in dict(self.masks):
+            raise ValueError(f"centre_on {self.centre_on!r} is not one of the group's masks")
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,7 @@ class PatchStreamSpec:
             keys += [image.name for image in group.images]
             keys += [name for name in (group.body_mask, group.label_patch) if name]
             keys += [name for name, _ in group.entry_values]
+            keys += [name for name, _ in group.masks]
         return keys
 
 
@@ -122,6 +135,15 @@ class PatchStream(Dataset):
         needed = [image.datalist_key for group in spec.groups for image in group.images]
         needed += [key for group in spec.groups for _, key in group.entry_values]
         entries = split_entries(data, split, needed)
+        mask_keys = [key for group in spec.groups for _, key in group.masks]
+        if mask_keys:  # e.g. lesion masks: only the entries that have them (healthy cases have none)
+            entries = [entry for entry in entries if all(key in entry for key in mask_keys)]
+            if not entries:
+                raise ConfigError(
+                    f"no entry of datalist split {split!r} has {mask_keys}",
+                    path=data.datalist,
+                    fix="add the masks to the datalist entries or set the method's mask key",
+                )
         label_key = complete_label_key(data.labels_key, entries)
         self.subjects = [str(entry.get(SUBJECT_KEY, index)) for index, entry in enumerate(entries)]
         spec_images = {image.datalist_key for group in spec.groups for image in group.images}
@@ -147,8 +169,9 @@ class PatchStream(Dataset):
         first = group.images[0]
         chain = build_transforms(
             {image.datalist_key: image.modality for image in group.images},
-            [label_key] if label_key else [],
+            ([label_key] if label_key else []) + [key for _, key in group.masks],
             train=True,
+            centre_key=group.centre_key,
             patch_size=data.patch_size,
             samples_per_volume=data.samples_per_volume,
             body_fraction=max(data.body_patch_fraction, 1e-6),
@@ -203,10 +226,22 @@ class PatchStream(Dataset):
                     fix="set data.labels_key to the datalist key of the label maps",
                 )
             out[group.label_patch] = [label.round().to(torch.int64) for label in labels]
+        for name, key in group.masks:
+            out[name] = [(_plain(p[key]) > 0.5).float() for p in patches]
         stacked = {key: torch.stack(values).contiguous() for key, values in out.items()}
         for name, value in cached.entry_values[volume_index].items():
             stacked[name] = torch.full((len(patches),), value, dtype=torch.int64)
         return stacked
+
+    def volume(self, volume_index: int, transform_seed: int = 0) -> dict[str, torch.Tensor]:
+        """The first group's patches of one chosen volume (whole, when ``data.patch_size`` covers it).
+
+        For evaluation code that needs the training data exactly as the method sees it,
+        volume by volume rather than in random draws.
+        """
+        if not 0 <= volume_index < len(self.subjects):
+            raise IndexError(f"volume {volume_index} of a stream of {len(self.subjects)} volumes")
+        return self._group_batch(self.groups[0], volume_index, transform_seed)
 
     def __getitem__(self, draw_index: int) -> dict[str, torch.Tensor]:
         """The patches of draw ``draw_index``: each value has a leading axis of ``samples_per_draw``."""

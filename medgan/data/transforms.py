@@ -57,6 +57,8 @@ BODY_MASK_KEY = "body_mask"
 
 _RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))
 
+CROP_CENTRE_KEY = "crop_centre"
+"""Key of the binarised ``centre_key`` label whose voxels training patches are centred on."""
 PRESET_SPACING = "preset"
 """``target_spacing`` value meaning: use the source modality preset's default spacing."""
 
@@ -222,6 +224,7 @@ def build_transforms(
     samples_per_volume: int = 4,
     body_fraction: float = 1.0,
     augment: bool = False,
+    centre_key: str | None = None,
     **preprocessing,
 ) -> Compose:
     """The full chain: preprocessing, plus for training body-centred random patches.
@@ -230,7 +233,8 @@ def build_transforms(
     ``body_mask`` (source image above its preset's body threshold) is added, and
     ``RandCropByPosNegLabeld`` draws ``samples_per_volume`` patches of ``patch_size``,
     a ``body_fraction`` share of them centred on body voxels (the rest anywhere
-    else). ``augment`` adds a left-right ``RandFlipd`` (off by default). Without
+    else). ``centre_key`` (one of ``label_keys``, e.g. a lesion mask) centres them on that
+    label's non-zero voxels instead. ``augment`` adds a left-right ``RandFlipd`` (off by default). Without
     ``train`` this is :func:`build_inference_transforms`. Other keyword arguments go
     to :func:`build_inference_transforms`.
     """
@@ -245,22 +249,29 @@ def build_transforms(
     presets = _resolve_presets(image_modalities)
     source_key = preprocessing.get("source_key") or next(iter(presets))
     all_keys = [*presets, *label_keys]
+    if centre_key is not None and centre_key not in label_keys:
+        raise ConfigError(f"centre_key {centre_key!r} must be one of the label keys {list(label_keys)}")
+    centres = BODY_MASK_KEY if centre_key is None else CROP_CENTRE_KEY
     chain += [
         CopyItemsd(source_key, names=BODY_MASK_KEY),
         AsDiscreted(BODY_MASK_KEY, threshold=float(np.nextafter(presets[source_key].body_threshold, 1.0))),
+    ]
+    if centre_key is not None:
+        chain += [CopyItemsd(centre_key, names=CROP_CENTRE_KEY), AsDiscreted(CROP_CENTRE_KEY, threshold=0.5)]
+    chain += [
         # the crop centres' candidate voxels, found once in the deterministic (cacheable) part of the
         # chain instead of on every draw (that search took ~90% of a draw's time on 48^3 heads); the
         # same indices the crop would compute, so the patches are unchanged. Costs 8 bytes per voxel.
-        FgBgToIndicesd(BODY_MASK_KEY),
+        FgBgToIndicesd(centres),
         RandCropByPosNegLabeld(
             [*all_keys, BODY_MASK_KEY],
-            label_key=BODY_MASK_KEY,
+            label_key=centres,
             spatial_size=patch_size,
             pos=body_fraction,
             neg=1.0 - body_fraction,
             num_samples=samples_per_volume,
-            fg_indices_key=f"{BODY_MASK_KEY}_fg_indices",
-            bg_indices_key=f"{BODY_MASK_KEY}_bg_indices",
+            fg_indices_key=f"{centres}_fg_indices",
+            bg_indices_key=f"{centres}_bg_indices",
         ),
     ]
     if augment:

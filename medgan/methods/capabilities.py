@@ -42,7 +42,8 @@ class Sampler(Protocol):
 
 @runtime_checkable
 class Inpainter(Protocol):
-    """Fills the voxels where ``mask`` ``(B, 1, D, H, W)`` is 1 and leaves the rest of ``volume`` as it is."""
+    """Fills the voxels where ``mask`` ``(B, 1, D, H, W)`` is 1 (blending a thin band around it, as the
+    method declares) and leaves the rest of ``volume`` exactly as it is."""
 
     def inpaint(
         self, networks: Mapping[str, nn.Module], volume: torch.Tensor, mask: torch.Tensor

@@ -28,7 +28,6 @@ Samples are never augmented: G's output is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -37,9 +36,7 @@ from pydantic import Field
 from torch import nn
 
 from medgan.config.loader import StrictModel
-from medgan.data.presets import get_preset
-from medgan.data.streams import PatchGroup, PatchStream, PatchStreamSpec, StreamImage
-from medgan.errors import ConfigError
+from medgan.data.streams import PatchGroup, PatchStreamSpec
 from medgan.losses import batch_diversity, build_adversarial_loss, discriminator_health
 from medgan.losses.ada import AdaptiveAugment
 from medgan.methods.base import (
@@ -56,6 +53,7 @@ from medgan.methods.base import (
     StepContext,
     register_method,
 )
+from medgan.methods.image_channels import ImageChannels
 from medgan.methods.options import NetworkSpec
 from medgan.models import build_network, check_input_size
 
@@ -137,7 +135,7 @@ class CGan3DOptions(MethodOptions):
 
 
 @register_method("cgan3d")
-class CGan3D(GanMethod):
+class CGan3D(ImageChannels, GanMethod):
     """Class-conditional 3D GAN with projection D, hinge loss, lazy R1, ADA and an EMA generator."""
 
     options_model = CGan3DOptions
@@ -145,39 +143,17 @@ class CGan3D(GanMethod):
 
     def __init__(self, config: ExperimentConfig) -> None:
         super().__init__(config)
-        if not self.options.images:
-            raise ConfigError("cgan3d needs at least one image in model.images", fix="e.g. model.images: {ct: ct}")
-        for key, modality in self.options.images.items():
-            get_preset(modality)  # an unknown preset is a ConfigError naming it
-            if key in (LABEL_KEY, "body_mask"):
-                raise ConfigError(f"model.images key {key!r} is reserved", fix="rename the datalist key")
+        self.setup_image_channels(self.options.images, reserved=(LABEL_KEY,))
         self.adversarial_loss = build_adversarial_loss(self.options.losses.adversarial)
-        self.image_names = tuple(f"image_{key}" for key in self.options.images)
 
     # ---- data -----------------------------------------------------------------------------------
 
     def stream_spec(self) -> PatchStreamSpec:
         """One group: every image of a subject at the training grid, its body mask and its class label."""
-        images = tuple(
-            StreamImage(name, key, modality)
-            for name, (key, modality) in zip(self.image_names, self.options.images.items(), strict=True)
+        group = PatchGroup(
+            self.stream_images(), body_mask="body_mask", entry_values=((LABEL_KEY, self.options.label_key),)
         )
-        return PatchStreamSpec(
-            (PatchGroup(images, body_mask="body_mask", entry_values=((LABEL_KEY, self.options.label_key),)),)
-        )
-
-    def training_stream(self, cache_dir: Path | None) -> PatchStream:
-        """Volumes (or crops) at ``data.patch_size`` with their class labels."""
-        return PatchStream(self.stream_spec(), self.config.data, self.config.train.seed, cache_dir)
-
-    def profiled_images(self) -> tuple[tuple[str, str], tuple[str, str] | None]:
-        """The first generated image (its spacing is the samples'), and the second one when there is a pair."""
-        images = list(self.options.images.items())
-        return images[0], images[1] if len(images) > 1 else None
-
-    def images_of(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The batch's image channels stacked ``(B, C, D, H, W)``."""
-        return torch.cat([batch[name] for name in self.image_names], dim=1)
+        return PatchStreamSpec((group,))
 
     # ---- networks and phases --------------------------------------------------------------------
 

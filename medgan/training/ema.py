@@ -13,6 +13,22 @@ import torch
 from torch import nn
 
 
+def ema_decay_at(decay: float, step: int, *, rampup: float | None = None, start_step: int = 0) -> float:
+    """The EMA decay to apply after ``step`` (0-based count of finished steps before this one).
+
+    Before ``start_step`` the copy follows the weights (0). With ``rampup`` (StyleGAN2-ADA's
+    ``ema_rampup``, Karras et al. 2020) the EMA's half-life is at most ``rampup`` times the
+    steps taken so far, so a short run's EMA is not an average dominated by its first,
+    untrained steps: ``min(decay, 0.5 ** (1 / (rampup * steps)))``.
+    """
+    if step < start_step or decay == 0.0:
+        return 0.0
+    if rampup is None:
+        return decay
+    steps_so_far = max(step + 1, 1)
+    return min(decay, 0.5 ** (1.0 / max(rampup * steps_so_far, 1e-8)))
+
+
 def make_ema_copies(networks: Mapping[str, nn.Module], names: tuple[str, ...]) -> dict[str, nn.Module]:
     """Frozen deep copies (eval mode, no grad) of the named networks."""
     copies = {}

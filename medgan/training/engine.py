@@ -56,7 +56,7 @@ from medgan.training.distributed import (
     average_gradients,
     barrier,
 )
-from medgan.training.ema import make_ema_copies, update_ema
+from medgan.training.ema import ema_decay_at, make_ema_copies, update_ema
 from medgan.training.guard import NonFiniteGuard
 from medgan.training.health import SHORT_WORD, VERDICT_CODE, HealthMonitor
 from medgan.training.loader import build_step_loader
@@ -276,7 +276,7 @@ class Trainer:
 
     def _after_good_step(self) -> None:
         train = self.config.train
-        decay = train.ema_decay if self.step >= train.ema_start_step else 0.0
+        decay = ema_decay_at(train.ema_decay, self.step, rampup=train.ema_rampup, start_step=train.ema_start_step)
         average_buffers(self.networks.values(), self.context)
         update_ema(self.ema_networks, self.networks, decay)
 

@@ -37,3 +37,27 @@ def test_smoke_run_times_every_path_against_the_eager_baseline(tmp_path: Path) -
     assert grid["gflop_per_volume"] > 0 and grid["best_generate_path"].startswith("generate_batch")
     target = report["targets"]["16^3"]
     assert target["value"] == grid["speedup_best_generate_vs_eager_fp32"] and isinstance(target["met"], bool)
+    quality = report["quality"]  # the quality part ran too, on a tiny phantom
+    assert set(quality["cells"]) == {"n4_ada_on", "n4_ada_off", "n8_ada_on", "n8_ada_off"}
+    assert quality["phantom"]["splits"] == {"train_4": 4, "train_8": 8, "heldout": 8}
+    classifier = quality["classifier"]
+    assert 0 <= classifier["heldout_real_accuracy"] <= 1
+    for name, cell in quality["cells"].items():
+        assert cell["health"]["verdict"] and 0 <= cell["conditioning_accuracy"] <= 1
+        assert (cell["health"]["ada_p"] is None) == (not cell["ada"])
+        for label in ("0", "1"):
+            per_class = cell["per_class"][label]
+            assert per_class["samples"] == 4 and 0 < per_class["ms_ssim"] <= 1
+            assert set(per_class["statistics"]) == {"body_ml", "bone_ml", "soft_tissue_ml", "mean_hu_body"}
+        met = quality["targets"][name]["met"]
+        assert met == (classifier["informative"] and cell["conditioning_gap_vs_real"] <= 0.1)
+
+
+@pytest.mark.slow
+def test_throughput_part_keeps_the_stored_quality_section(tmp_path: Path) -> None:
+    bench = load_benchmark()
+    out = tmp_path / "generation.json"
+    out.write_text(json.dumps({"quality": {"kept": True}, "grids": {"old": 1}}))
+    bench.main(["--smoke", "--part", "throughput", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["quality"] == {"kept": True} and "old" not in report["grids"]

@@ -144,3 +144,17 @@ def test_bad_configs_fail_before_training_with_one_message(config, overrides, na
     assert "resolved config" not in out  # nothing ran
     for word in named:
         assert word in err, f"{word!r} missing from: {err}"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [(["lesion_per_case=2"], ["lesion_per_case"]), (["healthy_label=1"], ["healthy_label", "lesion_label"])],
+)
+def test_enrich_bad_config_is_one_message(overrides, named, capsys):
+    argv = ["enrich", "configs/enrich.yaml"]
+    for override in overrides:
+        argv += ["--set", override]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 1 and err.startswith("error: configs/enrich.yaml: ") and err.count("error:") == 1
+    for word in named:
+        assert word in err, f"{word!r} missing from: {err}"

@@ -84,3 +84,32 @@ def test_patch_stream_keeps_integer_dtypes_of_labels_and_entry_values(tiny_exper
     assert set(draw["tissue"].unique().tolist()) <= {0, 1, 2}
     assert draw["class_label"].dtype == torch.int64 and draw["class_label"].shape == (2,)
     assert int(draw["class_label"][0]) in {1, 2}
+
+
+def test_patch_stream_volume_gives_one_chosen_volume_with_its_entry_values(tiny_experiment: dict) -> None:
+    config = ExperimentConfig.model_validate(tiny_experiment)
+    image = StreamImage("image", "ct", "ct")
+    spec = PatchStreamSpec((PatchGroup((image,), entry_values=(("class_label", "grade"),)),))
+    datalist = json.loads(config.data.datalist.read_text())
+    for index, entry in enumerate(datalist["training"]):
+        entry["grade"] = 10 + index
+    relabelled = config.data.datalist.parent / "graded_volumes.json"
+    relabelled.write_text(json.dumps(datalist))
+    stream = PatchStream(spec, config.data.model_copy(update={"datalist": relabelled}), seed=0, cache_dir=None)
+    grades = [int(stream.volume(index)["class_label"][0]) for index in range(len(stream.subjects))]
+    assert grades == [10 + index for index in range(len(datalist["training"]))]
+    assert torch.equal(stream.volume(1, 7)["image"], stream.volume(1, 7)["image"])
+    with pytest.raises(IndexError, match="volume 99"):
+        stream.volume(99)
+
+
+def test_ema_rampup_caps_the_half_life_at_a_fraction_of_the_steps_so_far() -> None:
+    from medgan.training.ema import ema_decay_at
+
+    assert ema_decay_at(0.999, 5, start_step=10) == 0.0 and ema_decay_at(0.0, 50) == 0.0
+    assert ema_decay_at(0.999, 50) == 0.999  # no ramp-up: constant
+    early = ema_decay_at(0.999, 599, rampup=0.05)  # 600 steps: half-life 30 steps
+    assert early == pytest.approx(0.5 ** (1 / 30))
+    assert ema_decay_at(0.999, 100_000, rampup=0.05) == 0.999  # late: the configured decay
+    decays = [ema_decay_at(0.999, step, rampup=0.05) for step in range(0, 20_000, 500)]
+    assert decays == sorted(decays)

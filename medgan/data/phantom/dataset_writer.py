@@ -19,6 +19,7 @@ import numpy as np
 
 from medgan.data.phantom import tissues as t
 from medgan.data.phantom.grid import PhantomGrid
+from medgan.data.phantom.lesions import LESION_MIXES
 from medgan.data.phantom.subject import PhantomSubject, generate_subject, has_lesion
 from medgan.errors import ConfigError, OutputPathError
 from medgan.io import atomic_write_text, sha256_file, write_nifti
@@ -57,6 +58,7 @@ class PhantomDatasetConfig:
     spacing_mm: float | tuple[float, float, float] | None = None
     lesion_fraction: float = 0.5
     seed: int = 0
+    lesion_mix: str = "default"
     grid: PhantomGrid = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +78,10 @@ class PhantomDatasetConfig:
             raise ConfigError(
                 f"lesion_fraction must be a number in [0, 1], got {self.lesion_fraction!r}",
                 fix="pass e.g. --lesion-fraction 0.5",
+            )
+        if self.lesion_mix not in LESION_MIXES:
+            raise ConfigError(
+                f"unknown lesion mix {self.lesion_mix!r}", fix=f"use one of {', '.join(sorted(LESION_MIXES))}"
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer) or self.seed < 0:
             raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}", fix="pass e.g. --seed 0")
@@ -245,7 +251,9 @@ def write_phantom_dataset(
     shown: list[PhantomSubject] = []
     for index in range(config.subjects):
         with_lesion = has_lesion(config.seed, index, config.lesion_fraction)
-        subject = generate_subject(config.seed, index, config.grid, with_lesion=with_lesion)
+        subject = generate_subject(
+            config.seed, index, config.grid, with_lesion=with_lesion, lesion_mix=LESION_MIXES[config.lesion_mix]
+        )
         entries.append(_write_subject(subject, out_dir))
         if len(shown) < montage_subjects and (with_lesion or not any(s.lesion is None for s in shown)):
             shown.append(subject)
@@ -262,6 +270,7 @@ def write_phantom_dataset(
             "spacing_mm": [round(s, 6) for s in config.spacing_mm],  # type: ignore[union-attr]
             "lesion_fraction": config.lesion_fraction,
             "seed": config.seed,
+            **({"lesion_mix": config.lesion_mix} if config.lesion_mix != "default" else {}),
         },
         "tissues": t.tissue_legend(),
         "labels": {"0": "healthy", "1": "lesion"},

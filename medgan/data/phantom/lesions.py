@@ -43,6 +43,31 @@ LESION_TYPES: dict[str, LesionTarget] = {
     "haemorrhage": LesionTarget(500.0, 0.85, 25.0, 65.0, p_necrosis=0.0, p_oedema=0.5),
     "calcified_mass": LesionTarget(1000.0, 0.40, 12.0, 220.0, p_necrosis=0.0, p_oedema=0.1),
 }
+
+
+@dataclass(frozen=True)
+class LesionMix:
+    """How hard the lesions of a data set are to see: the share of subtle ones, contrast and size.
+
+    ``default`` is the mix above (a third subtle; the downstream task must not be
+    trivial). ``conspicuous`` (no subtle lesions, contrast 0.8-1, radius >= 14 mm) is
+    for evaluations that need a class a small classifier can learn at coarse grids,
+    e.g. whether a class-conditional generator's samples carry their class.
+    """
+
+    p_subtle: float = 0.35
+    subtle_contrast: tuple[float, float] = (0.15, 0.35)
+    contrast: tuple[float, float] = (0.45, 1.0)
+    min_radius_mm: float = 0.0  # floor on the non-subtle radius (the grid's own floor applies too)
+    max_radius_mm: float = 22.0
+
+
+LESION_MIXES: dict[str, LesionMix] = {
+    "default": LesionMix(),
+    "conspicuous": LesionMix(p_subtle=0.0, contrast=(0.8, 1.0), min_radius_mm=14.0),
+}
+
+
 NECROSIS_TARGET = LesionTarget(3500.0, 0.95, 150.0, 12.0, 0.0, 0.0)
 OEDEMA_T1_FACTOR = 1.4
 OEDEMA_HU = 19.0
@@ -93,7 +118,12 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
 
 
 def paint_lesion(
-    fine_labels: np.ndarray, grid: PhantomGrid, rng: np.random.Generator, *, max_tries: int = 20
+    fine_labels: np.ndarray,
+    grid: PhantomGrid,
+    rng: np.random.Generator,
+    *,
+    mix: LesionMix = LESION_MIXES["default"],
+    max_tries: int = 20,
 ) -> LesionInfo:
     """Draw one lesion into ``fine_labels`` (in place) inside grey/white matter and describe it.
 
@@ -107,14 +137,18 @@ def paint_lesion(
     min_radius = max(4.0, 1.5 * voxel_mm)
     lesion_type = str(rng.choice(sorted(LESION_TYPES)))
     target = LESION_TYPES[lesion_type]
-    subtle = bool(rng.random() < 0.35)
-    contrast = float(rng.uniform(0.15, 0.35) if subtle else rng.uniform(0.45, 1.0))
+    subtle = bool(rng.random() < mix.p_subtle)
+    contrast = float(rng.uniform(*mix.subtle_contrast) if subtle else rng.uniform(*mix.contrast))
     has_necrosis = bool(rng.random() < target.p_necrosis)
     has_oedema = bool(rng.random() < target.p_oedema)
     white_matter = np.flatnonzero(fine_labels == t.WHITE_MATTER)
     min_fine_voxels = 2 * grid.factor**3
     for _ in range(max_tries):
-        radius = float(rng.uniform(min_radius, min_radius + 6.0) if subtle else rng.uniform(min_radius, 22.0))
+        radius = float(
+            rng.uniform(min_radius, min_radius + 6.0)
+            if subtle
+            else rng.uniform(max(min_radius, mix.min_radius_mm), mix.max_radius_mm)
+        )
         semi = radius * rng.uniform(0.75, 1.25, size=3)
         rotation = _random_rotation(rng)
         centre_index = np.unravel_index(white_matter[rng.integers(white_matter.size)], fine_labels.shape)

@@ -17,7 +17,7 @@ from medgan.data.phantom import tissues as t
 from medgan.data.phantom.anatomy import AnatomyParams, render_head_labels, sample_anatomy
 from medgan.data.phantom.ct_physics import render_ct
 from medgan.data.phantom.grid import PhantomGrid
-from medgan.data.phantom.lesions import LesionInfo, paint_lesion, set_lesion_properties
+from medgan.data.phantom.lesions import LESION_MIXES, LesionInfo, LesionMix, paint_lesion, set_lesion_properties
 from medgan.data.phantom.mr_physics import render_t1w
 
 _ANATOMY, _TISSUE, _LESION, _MRI, _CT = range(5)
@@ -77,15 +77,17 @@ def _jitter_tissues(rng: np.random.Generator) -> t.TissueProperties:
     return props
 
 
-def generate_subject(seed: int, index: int, grid: PhantomGrid, *, with_lesion: bool) -> PhantomSubject:
-    """Generate subject ``index`` of the dataset with the given seed on ``grid``."""
+def generate_subject(
+    seed: int, index: int, grid: PhantomGrid, *, with_lesion: bool, lesion_mix: LesionMix = LESION_MIXES["default"]
+) -> PhantomSubject:
+    """Generate subject ``index`` of the dataset with the given seed on ``grid`` (lesions drawn from ``lesion_mix``)."""
     anatomy_rng = subject_rng(seed, index, _ANATOMY)
     anatomy = sample_anatomy(anatomy_rng)
     fine_labels = render_head_labels(anatomy, grid, anatomy_rng)
     props = _jitter_tissues(subject_rng(seed, index, _TISSUE))
     lesion = None
     if with_lesion:
-        lesion = paint_lesion(fine_labels, grid, subject_rng(seed, index, _LESION))
+        lesion = paint_lesion(fine_labels, grid, subject_rng(seed, index, _LESION), mix=lesion_mix)
         set_lesion_properties(props, lesion)
 
     mri_rng = subject_rng(seed, index, _MRI)

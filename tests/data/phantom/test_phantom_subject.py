@@ -8,7 +8,7 @@ import pytest
 from medgan.data.phantom import tissues as t
 from medgan.data.phantom.anatomy import render_head_labels, sample_anatomy
 from medgan.data.phantom.grid import PhantomGrid
-from medgan.data.phantom.lesions import paint_lesion
+from medgan.data.phantom.lesions import LESION_MIXES, paint_lesion
 from medgan.data.phantom.subject import generate_subject, has_lesion, subject_rng
 
 GRID = PhantomGrid((48, 48, 48), (5.0, 5.0, 5.0))
@@ -88,3 +88,19 @@ def test_lesion_fraction_is_respected_for_every_prefix(fraction):
     flags = [has_lesion(4, index, fraction) for index in range(100)]
     for n in (1, 7, 24, 100):
         assert abs(sum(flags[:n]) - fraction * n) < 1
+
+
+def test_conspicuous_mix_draws_large_full_contrast_lesions_and_default_is_unchanged():
+    conspicuous = LESION_MIXES["conspicuous"]
+    for index in range(6):
+        lesion = generate_subject(3, index, GRID, with_lesion=True, lesion_mix=conspicuous).lesion
+        assert not lesion.subtle and lesion.contrast >= 0.8 and lesion.radius_mm >= 14.0
+    default = generate_subject(0, 0, GRID, with_lesion=True, lesion_mix=LESION_MIXES["default"])
+    assert default.lesion == generate_subject(0, 0, GRID, with_lesion=True).lesion
+
+
+def test_cli_lesion_choices_are_the_phantom_mixes():
+    from pipelines.cli import sample_data_command
+
+    option = next(p for p in sample_data_command.params if p.name == "lesion_mix")
+    assert sorted(option.type.choices) == sorted(LESION_MIXES)

@@ -105,6 +105,7 @@ def test_split_is_stratified_deterministic_and_disjoint():
         ({"seed": -1}, "seed"),
         ({"spacing_mm": 1.0}, "field of view"),
         ({"spacing_mm": (4.0, 4.0, 0.0)}, "spacing_mm"),
+        ({"lesion_mix": "huge"}, "lesion mix"),
     ],
 )
 def test_bad_arguments_raise_config_error_naming_them(kwargs, words):

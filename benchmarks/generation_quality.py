@@ -1,0 +1,300 @@
+"""cgan3d sample quality on the phantom, with and without ADA, at 16 and 64 training volumes.
+
+Run by ``benchmarks/generation.py`` (``--part quality``), which writes the result
+under ``quality`` in ``benchmarks/results/generation.json``; also runnable alone.
+
+Data: a fresh phantom (``medgan sample-data``, 48^3 at 5 mm, the ``conspicuous`` lesion mix so
+the lesion class is as visible as the phantom makes it), split into 64 training heads
+(32 per class; the 16-volume set is its first 8 + 8) and held-out heads (the rest, balanced).
+
+Per cell (n_train x ADA on/off): ``configs/cgan3d.yaml`` trained for ``--steps`` steps with
+the real train job, then ``medgan generate``'s job (``pipelines.generate.run_generate``) writes
+as many samples per class as there are held-out heads of that class, read back from NIfTI
+in HU. Measured against the held-out heads (preprocessed exactly as cgan3d trains: the
+stream's whole 32^3 volumes at 7.5 mm):
+
+* tissue statistics per class (body / bone / soft tissue ml, mean HU in the body), and their
+  standardised difference from the real ones (``medgan.evaluation.generation_quality``);
+* conditioning accuracy: a ``densenet3d`` classifier trained on the 64 real training heads,
+  its accuracy on the held-out heads (the reference) and on the samples (labelled with the
+  class they were asked for); target: samples within 0.1 of the reference;
+* diversity: mean pairwise MS-SSIM within each class, samples vs held-out heads (samples more
+  alike than reals = collapse);
+* the run's last health verdict and ADA p.
+
+    python benchmarks/generation_quality.py --steps 600      # ~35 min on 2 cores
+    python benchmarks/generation_quality.py --smoke          # tiny nets and grid, a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from medgan.config.loader import load_config  # noqa: E402
+from medgan.config.schema import ExperimentConfig  # noqa: E402
+from medgan.data.presets import get_preset  # noqa: E402
+from medgan.evaluation.classifier import (  # noqa: E402
+    ClassifierSettings,
+    accuracy,
+    predict_probabilities,
+    train_classifier,
+)
+from medgan.evaluation.generation_quality import (  # noqa: E402
+    ct_tissue_statistics,
+    mean_pairwise_ms_ssim,
+    standardised_differences,
+    summarise_statistics,
+)
+from medgan.io import atomic_write_text  # noqa: E402
+from medgan.io.strict_json import strict_json  # noqa: E402
+from medgan.methods import get_method  # noqa: E402
+from pipelines.generate import run_generate  # noqa: E402
+from pipelines.sample_data import make_sample_data  # noqa: E402
+from pipelines.train import run_training  # noqa: E402
+
+CONFIG = REPO / "configs" / "cgan3d.yaml"
+RESULTS = Path(__file__).parent / "results" / "generation.json"
+PHANTOM_SEED = 41  # never the bundled sample data's seed (0)
+CONDITIONING_TOLERANCE = 0.1
+FULL = {"subjects": 112, "shape": 48, "train_sizes": (16, 64), "steps": 600, "classifier_steps": 300, "overrides": []}
+SMOKE = {
+    "subjects": 16,
+    "shape": 48,
+    "train_sizes": (4, 8),
+    "steps": 4,
+    "classifier_steps": 4,
+    "overrides": [
+        "data.spacing=[15.0, 15.0, 15.0]",
+        "data.patch_size=[16, 16, 16]",
+        "model.generator.channels=[16, 8, 4]",
+        "model.generator.latent_dim=16",
+        "model.generator.embedding_dim=8",
+        "model.discriminator.channels=[4, 8]",
+        "train.ema_start_step=0",
+    ],
+}
+SMOKE_CLASSIFIER = {"name": "densenet3d", "init_features": 4, "growth_rate": 2, "block_config": [1]}
+
+
+def write_splits(phantom: Path, train_sizes: tuple[int, ...]) -> tuple[Path, dict[str, int]]:
+    """A datalist with nested balanced training sets ``train_<n>`` and a balanced ``heldout`` split."""
+    content = json.loads((phantom / "datalist.json").read_text())
+    entries = [e for split in ("training", "validation", "test") for e in content[split]]
+    for entry in entries:
+        for key in ("mri", "ct", "labels", "lesion_mask"):
+            if key in entry:
+                entry[key] = str(phantom / entry[key])
+    by_class = [[e for e in entries if e["label"] == label] for label in (0, 1)]
+    largest = max(train_sizes) // 2
+    splits: dict[str, list[dict[str, Any]]] = {
+        f"train_{n}": by_class[0][: n // 2] + by_class[1][: n // 2] for n in train_sizes
+    }
+    held = min(len(by_class[0]), len(by_class[1])) - largest
+    if held < 2:
+        raise ValueError(f"{len(entries)} subjects leave {held} held-out heads per class")
+    splits["heldout"] = by_class[0][largest : largest + held] + by_class[1][largest : largest + held]
+    path = phantom / "benchmark_datalist.json"
+    path.write_text(json.dumps(splits, indent=1))
+    return path, {name: len(split) for name, split in splits.items()}
+
+
+def real_volumes(datalist: Path, split: str, overrides: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The split's volumes exactly as cgan3d trains on them (network scale) and their classes."""
+    config = load_config(
+        CONFIG, ExperimentConfig, [f"data.datalist={datalist}", f"data.train_split={split}", *overrides]
+    )
+    method = get_method(config.method)(config)
+    stream = method.training_stream(None)
+    items = [stream.volume(index) for index in range(len(stream.subjects))]
+    return torch.cat([method.images_of(item) for item in items]), torch.cat([item["class_label"] for item in items])
+
+
+def read_samples(out_dir: Path) -> tuple[list[np.ndarray], float]:
+    """Every generated CT in HU (sorted by item) and its voxel volume in ml."""
+    volumes, voxel_ml = [], 0.0
+    for path in sorted(out_dir.glob("sample_*/ct.nii.gz")):
+        image = nib.load(path)
+        volumes.append(np.asarray(image.dataobj, dtype=np.float32))
+        voxel_ml = float(np.prod(image.header.get_zooms()[:3])) / 1000.0
+    return volumes, voxel_ml
+
+
+def last_health(run_dir: Path) -> dict[str, Any]:
+    report = json.loads((run_dir / "health.json").read_text())
+    last = report.get("last", {})
+    return {
+        "verdict": report["verdict"],
+        "ada_p": last.get("health/ada_p"),
+        "d_accuracy": last.get("health/d_accuracy"),
+        "diversity_fake": last.get("health/diversity_fake"),
+        "diversity_real": last.get("health/diversity_real"),
+    }
+
+
+def class_statistics(hu_volumes: list[np.ndarray], voxel_ml: float) -> dict[str, dict[str, float]]:
+    return summarise_statistics([ct_tissue_statistics(volume, voxel_ml) for volume in hu_volumes])
+
+
+def measure_quality(smoke: bool = False, steps: int | None = None, work_dir: Path | None = None) -> dict[str, Any]:
+    """Train every cell, sample, and score it against the held-out heads (see the module docstring)."""
+    settings = SMOKE if smoke else FULL
+    steps = steps or settings["steps"]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="medgan-genq-") as scratch:
+        root = Path(work_dir or scratch)
+        phantom = root / "phantom"
+        make_sample_data(
+            phantom,
+            subjects=settings["subjects"],
+            shape=(settings["shape"],) * 3,
+            seed=PHANTOM_SEED,
+            lesion_mix="conspicuous",
+            progress=False,
+        )
+        datalist, split_sizes = write_splits(phantom, settings["train_sizes"])
+        overrides = list(settings["overrides"])
+        ct = get_preset("ct")
+        held_images, held_labels = real_volumes(datalist, "heldout", overrides)
+        train_images, train_labels = real_volumes(datalist, f"train_{max(settings['train_sizes'])}", overrides)
+        voxel_ml = float(np.prod(load_config(CONFIG, ExperimentConfig, overrides).data.spacing)) / 1000.0
+        held_hu = [ct.from_network(volume[0]).numpy() for volume in held_images]
+
+        classifier_settings = ClassifierSettings(
+            steps=settings["classifier_steps"], **({"network": SMOKE_CLASSIFIER} if smoke else {})
+        )
+        classifier = train_classifier(train_images, train_labels, num_classes=2, settings=classifier_settings)
+        reference_accuracy = accuracy(predict_probabilities(classifier, held_images), held_labels)
+
+        real_by_class = {}
+        for label in (0, 1):
+            chosen = held_labels == label
+            real_by_class[label] = {
+                "statistics": class_statistics([h for h, c in zip(held_hu, chosen, strict=True) if c], voxel_ml),
+                "ms_ssim": mean_pairwise_ms_ssim(held_images[chosen]),
+            }
+
+        cells = {}
+        for n_train in settings["train_sizes"]:
+            for ada in (True, False):
+                name = f"n{n_train}_ada_{'on' if ada else 'off'}"
+                run_dir = root / "runs" / name
+                cell_started = time.perf_counter()
+                run_training(
+                    CONFIG,
+                    run_dir=run_dir,
+                    overrides=[
+                        f"data.datalist={datalist}",
+                        f"data.train_split=train_{n_train}",
+                        f"model.ada.enabled={str(ada).lower()}",
+                        f"train.steps={steps}",
+                        f"train.checkpoint_every={steps}",
+                        f"train.sample_every={steps}",
+                        *overrides,
+                    ],
+                    quiet=True,
+                )
+                train_seconds = time.perf_counter() - cell_started
+                per_class: dict[str, Any] = {}
+                sample_images, sample_labels = [], []
+                for label in (0, 1):
+                    out_dir = root / "samples" / name / f"class{label}"
+                    count = int((held_labels == label).sum())
+                    run_generate(run_dir, out_dir, count, label=label, seed=label, progress=False)
+                    hu_volumes, sample_voxel_ml = read_samples(out_dir)
+                    images = torch.stack(
+                        [ct.to_network(torch.from_numpy(v)).as_subclass(torch.Tensor) for v in hu_volumes]
+                    )
+                    images = images[:, None]
+                    sample_images.append(images)
+                    sample_labels.append(torch.full((len(hu_volumes),), label))
+                    statistics = class_statistics(hu_volumes, sample_voxel_ml)
+                    per_class[str(label)] = {
+                        "samples": len(hu_volumes),
+                        "statistics": statistics,
+                        "standardised_difference_vs_real": standardised_differences(
+                            statistics, real_by_class[label]["statistics"]
+                        ),
+                        "ms_ssim": mean_pairwise_ms_ssim(images),
+                        "ms_ssim_real": real_by_class[label]["ms_ssim"],
+                    }
+                all_images, all_labels = torch.cat(sample_images), torch.cat(sample_labels)
+                conditioning = accuracy(predict_probabilities(classifier, all_images), all_labels)
+                cells[name] = {
+                    "n_train": n_train,
+                    "ada": ada,
+                    "steps": steps,
+                    "train_seconds": train_seconds,
+                    "conditioning_accuracy": conditioning,
+                    "conditioning_gap_vs_real": reference_accuracy - conditioning,
+                    "per_class": per_class,
+                    "health": last_health(run_dir),
+                }
+        informative = reference_accuracy >= 0.6
+        return {
+            "smoke": smoke,
+            "phantom": {
+                "subjects": settings["subjects"],
+                "shape": settings["shape"],
+                "seed": PHANTOM_SEED,
+                "lesion_mix": "conspicuous",
+                "splits": split_sizes,
+            },
+            "classifier": {
+                "network": classifier_settings.network,
+                "steps": classifier_settings.steps,
+                "trained_on": f"train_{max(settings['train_sizes'])}",
+                "heldout_real_accuracy": reference_accuracy,
+                "informative": informative,
+            },
+            "real": {str(label): values for label, values in real_by_class.items()},
+            "cells": cells,
+            "targets": {
+                name: {
+                    "value": cell["conditioning_gap_vs_real"],
+                    "target": CONDITIONING_TOLERANCE,
+                    "comparison": "<=",
+                    "met": bool(informative and cell["conditioning_gap_vs_real"] <= CONDITIONING_TOLERANCE),
+                }
+                for name, cell in cells.items()
+            },
+            "wall_seconds": time.perf_counter() - started,
+        }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny grid and networks, a minute")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per cell (default 600)")
+    parser.add_argument("--work-dir", type=Path, default=None, help="keep the phantom, runs and samples here")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON to update ({RESULTS})")
+    args = parser.parse_args(argv)
+    result = strict_json(measure_quality(args.smoke, args.steps, args.work_dir))
+    write_section(args.out, "quality", result)
+    print(json.dumps({"classifier": result["classifier"], "targets": result["targets"]}, indent=2))
+    return result
+
+
+def write_section(path: Path, key: str, section: dict[str, Any]) -> None:
+    """Replace one top-level section of a results JSON, keeping the others (atomic)."""
+    content = json.loads(path.read_text()) if path.is_file() else {}
+    content[key] = section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(content, indent=2, allow_nan=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
