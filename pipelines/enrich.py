@@ -225,18 +225,20 @@ class GanPainter:
     The lesion's neighbourhood (the run's patch, in millimetres) is cut from the case, resampled
     to the patch grid (trilinear; the mask nearest), mapped to network range with each image's
     window (MRI: measured on the whole volume, as in training), inpainted by the EMA generator in
-    fp32, mapped back and resampled to the case grid; only voxels within the run's ``band_voxels``
-    of the (case-grid) mask take the result, all others stay the case's, exactly.
+    fp32 (asked, when the run has a contrast code, for the contrast of one drawn measured
+    appearance times ``contrast_scale``), mapped back and resampled to the case grid; only voxels
+    within the run's ``band_voxels`` of the (case-grid) mask take the result, all others stay the
+    case's, exactly.
     """
 
     name = "lesion"
 
-    def __init__(self, config: EnrichConfig) -> None:
+    def __init__(self, config: EnrichConfig, appearance_model: AppearanceModel) -> None:
         from medgan.methods.capabilities import require_capability
         from medgan.training import load_trained_run
 
         assert config.run is not None
-        self.config = config
+        self.config, self.appearance_model = config, appearance_model
         self.run = load_trained_run(config.run, device="cpu")
         require_capability(self.run.method, "inpaint", job="enrich")
         run_images = dict(self.run.method.options.images)
@@ -279,6 +281,17 @@ class GanPainter:
             windows.append(intensity)
             net = preset.to_network(volume, intensity).as_subclass(torch.Tensor).numpy()
             nets.append(np.pad(net, pad, mode="edge")[region])
+        # the contrast to ask for: one drawn measured appearance (as the procedural painter), in network units
+        appearance = self.appearance_model.draw(rng, self.config.lesion_type)
+        contrast = torch.tensor(
+            [
+                [
+                    appearance.contrast[channel] * self.config.contrast_scale * 2.0 / (w.high - w.low)
+                    for channel, w in zip(self.channels, windows, strict=True)
+                ]
+            ],
+            dtype=torch.float32,
+        )
         crop = torch.from_numpy(np.stack(nets))[None]
         mask_crop = torch.from_numpy(np.pad(mask, pad)[region].astype(np.float32))[None, None]
         size = tuple(int(edge) for edge in self.patch)
@@ -286,7 +299,7 @@ class GanPainter:
         with torch.no_grad():
             patch = interpolate(crop, size=size, mode="trilinear", align_corners=False)
             patch_mask = (interpolate(mask_crop, size=size, mode="trilinear", align_corners=False) >= 0.5).float()
-            inpainted = self.run.method.inpaint(self.run.networks, patch, patch_mask)
+            inpainted = self.run.method.inpaint(self.run.networks, patch, patch_mask, contrast)
             back = interpolate(inpainted, size=tuple(int(w) for w in window), mode="trilinear", align_corners=False)
         band = ndimage.binary_dilation(mask > 0, structure=np.ones((3, 3, 3), bool), iterations=self.band)
         band_crop = np.pad(band, pad)[region]
@@ -297,12 +310,14 @@ class GanPainter:
             full = np.pad(painted[channel], pad)
             full[region][band_crop] = physical[band_crop]
             painted[channel] = full[unpadded]
-        return painted, {"lesion_type": None}
+        return painted, {"lesion_type": appearance.lesion_type}
 
 
 def make_painter(config: EnrichConfig, appearance_model: AppearanceModel) -> ProceduralPainter | GanPainter:
     """The painter of ``config.method``."""
-    return GanPainter(config) if config.method == "lesion" else ProceduralPainter(config, appearance_model)
+    if config.method == "lesion":
+        return GanPainter(config, appearance_model)
+    return ProceduralPainter(config, appearance_model)
 
 
 def insert_lesions(

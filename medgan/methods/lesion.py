@@ -4,9 +4,10 @@ Training data: lesion-centred patches of the real lesion cases (entries without
 ``model.mask_key`` are left out), every image of ``model.images`` a channel, with the
 lesion mask. Per patch the lesion, dilated by ``fill_dilation`` voxels, is the *fill
 region*: blanked (set to 0) in the generator's input, which also gets the fill region
-as an extra channel. The generator's output is blended into the input with a weight
-that is 1 on the fill region and ramps down to 0 over the next voxels, reaching 0 at
-``band_voxels`` from the lesion mask:
+as an extra channel, and (``contrast_code``) the lesion's contrast to its shell per image as
+constant planes on the fill region, so a caller can ask for a contrast. The generator's
+output is blended into the input with a weight that is 1 on the fill region and ramps
+down to 0 over the next voxels, reaching 0 at ``band_voxels`` from the lesion mask:
 
     composite = w * G(blanked, fill) + (1 - w) * input
 
@@ -82,6 +83,12 @@ class LesionOptions(MethodOptions):
         description="Beyond this many voxels from the lesion the output is the input, exactly; the "
         "seam is blended between the fill region and this distance.",
     )
+    contrast_code: bool = Field(
+        True,
+        description="Give the generator the lesion's contrast per image (mean inside minus mean of the 2-voxel "
+        "shell, network units) as extra input planes: measured on the real lesion in training, chosen by the "
+        "caller when inpainting (enrich draws it from the measured appearances).",
+    )
     generator: NetworkSpec = generator_field()
     discriminator: NetworkSpec = discriminator_field()
     losses: LesionLosses = Field(default_factory=LesionLosses, description="Loss kinds and weights.")
@@ -113,6 +120,14 @@ def blend_weights(lesion: torch.Tensor, fill_dilation: int, band_voxels: int) ->
         weight = weight + (ring - previous) * (1.0 - step / ramp)
         previous = ring
     return fill, weight
+
+
+def lesion_contrast(images: torch.Tensor, lesion: torch.Tensor) -> torch.Tensor:
+    """``(B, C)``: mean inside the lesion minus mean of its 2-voxel (26-connected) shell, per image."""
+    shell = dilate(lesion, 2) - lesion
+    inside = (images * lesion).sum(dim=(2, 3, 4)) / lesion.sum(dim=(2, 3, 4)).clamp_min(1.0)
+    around = (images * shell).sum(dim=(2, 3, 4)) / shell.sum(dim=(2, 3, 4)).clamp_min(1.0)
+    return inside - around
 
 
 def _gradients(volume: torch.Tensor) -> list[torch.Tensor]:
@@ -153,7 +168,8 @@ class LesionInpainting(ImageChannels, GanMethod):
 
     def generator_spec(self) -> dict[str, Any]:
         channels = len(self.options.images)
-        return {**self.options.generator, "in_channels": channels + 1, "out_channels": channels}
+        codes = channels if self.options.contrast_code else 0
+        return {**self.options.generator, "in_channels": channels + 1 + codes, "out_channels": channels}
 
     def discriminator_spec(self) -> dict[str, Any]:
         return {**self.options.discriminator, "in_channels": len(self.options.images) + 1}
@@ -183,14 +199,27 @@ class LesionInpainting(ImageChannels, GanMethod):
 
     # ---- inpainting -----------------------------------------------------------------------------
 
-    def inpaint(self, networks: Mapping[str, nn.Module], volume: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def inpaint(
+        self,
+        networks: Mapping[str, nn.Module],
+        volume: torch.Tensor,
+        mask: torch.Tensor,
+        contrast: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``volume`` ``(B, C, D, H, W)`` in [-1, 1] with a lesion painted where ``mask`` ``(B, 1, ...)`` is 1.
 
-        Voxels farther than ``band_voxels`` from the mask are returned unchanged (exactly).
+        ``contrast`` ``(B, C)`` (network units, see :func:`lesion_contrast`) is the lesion's
+        contrast to ask for (with ``contrast_code``); None measures it on ``volume`` under the
+        mask (training: the real lesion's). Voxels farther than ``band_voxels`` from the mask
+        are returned unchanged (exactly).
         """
-        fill, weight = blend_weights(mask.float(), self.options.fill_dilation, self.options.band_voxels)
-        blanked = volume * (1.0 - fill)
-        generated = networks["G"](torch.cat([blanked, fill], dim=1)).to(volume.dtype)
+        mask = mask.float()
+        fill, weight = blend_weights(mask, self.options.fill_dilation, self.options.band_voxels)
+        inputs = [volume * (1.0 - fill), fill]
+        if self.options.contrast_code:
+            code = lesion_contrast(volume, mask) if contrast is None else contrast.to(volume)
+            inputs.append(code[:, :, None, None, None] * fill)
+        generated = networks["G"](torch.cat(inputs, dim=1)).to(volume.dtype)
         return torch.where(weight > 0, weight * generated + (1.0 - weight) * volume, volume)
 
     def _critic_input(self, images: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:

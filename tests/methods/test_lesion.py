@@ -52,3 +52,21 @@ def test_band_must_exceed_the_fill(tiny_datalist: Path) -> None:
     raw["model"] |= {"fill_dilation": 3, "band_voxels": 3}
     with pytest.raises(Exception, match="band_voxels must exceed fill_dilation"):
         ExperimentConfig.model_validate(raw)
+
+
+def test_contrast_code_is_measured_on_the_lesion_and_steers_the_generator(tiny_datalist: Path) -> None:
+    from medgan.methods.lesion import lesion_contrast
+
+    volume = torch.full((1, 2, 16, 16, 16), -0.5)
+    lesion = torch.zeros(1, 1, 16, 16, 16)
+    lesion[:, :, 6:9, 6:9, 6:9] = 1.0
+    volume[:, 0][lesion[:, 0] > 0] = 0.1  # +0.6 in the first image, none in the second
+    assert torch.allclose(lesion_contrast(volume, lesion), torch.tensor([[0.6, 0.0]]), atol=1e-6)
+    config = ExperimentConfig.model_validate(tiny_method_config(tiny_datalist, "lesion"))
+    method = LesionInpainting(config)
+    assert method.generator_spec()["in_channels"] == 2 + 1 + 2
+    networks = {name: net.eval() for name, net in method.build_networks().items()}
+    with torch.no_grad():
+        bright = method.inpaint(networks, volume, lesion, torch.tensor([[0.8, 0.2]]))
+        dark = method.inpaint(networks, volume, lesion, torch.tensor([[-0.8, -0.2]]))
+    assert not torch.equal(bright, dark)
