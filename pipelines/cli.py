@@ -71,6 +71,15 @@ def format_option(help_text: str):
     )
 
 
+def finish_job(line: str, summary) -> None:  # noqa: ANN001 (a medgan.jobs.JobSummary; imported lazily)
+    """Print a batch job's count line and its failed items, and exit 1 when any failed."""
+    click.echo(line)
+    for failure in summary.failures:
+        click.echo(f"  failed: {failure.key}: {failure.error}", err=True)
+    if summary.exit_code:
+        sys.exit(summary.exit_code)
+
+
 device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
 
@@ -353,11 +362,7 @@ def generate_command(
         progress=not quiet,
         device=device,
     )
-    click.echo(count_line(summary))
-    for failure in summary.failures:
-        click.echo(f"  failed: {failure.key}: {failure.error}", err=True)
-    if summary.exit_code:
-        sys.exit(summary.exit_code)
+    finish_job(count_line(summary), summary)
 
 
 @cli.command("enrich")
@@ -389,11 +394,7 @@ def enrich_command(config: Path, overrides: tuple[str, ...], shard: str | None, 
 
     settings = load_config(config, EnrichConfig, overrides)
     summary = run_enrich(settings, shard=shard, overwrite=overwrite, progress=not quiet)
-    click.echo(count_line(summary))
-    for failure in summary.failures:
-        click.echo(f"  failed: {failure.key}: {failure.error}", err=True)
-    if summary.exit_code:
-        sys.exit(summary.exit_code)
+    finish_job(count_line(summary), summary)
 
 
 @cli.command("evaluate-translation")
