@@ -58,6 +58,14 @@ TINY_METHOD_MODELS: dict[str, dict] = {
     "cyclegan": {"generator": TINY_UNET, "discriminator": TINY_PATCHGAN, "losses": {"pool_size": 4}},
     "bulk_density": {"generator": {"name": "bulk_density3d", "dark_threshold": -0.7, "closing_radius": 1}},
     "lesion": {"generator": TINY_UNET, "discriminator": TINY_PATCHGAN, "images": {"mri": "mri", "ct": "ct"}},
+    "recon": {
+        "generator": {
+            "name": "unrolled3d",
+            "cascades": 2,
+            "block": {"channels": [4, 8], "strides": [2], "num_res_units": 0},
+        },
+        "discriminator": TINY_PATCHGAN,
+    },
     "cgan3d": {
         "generator": {"name": "cond_generator3d", "channels": [8, 4], "latent_dim": 8, "embedding_dim": 4},
         "discriminator": {"name": "projection3d", "channels": [4, 8]},

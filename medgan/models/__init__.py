@@ -19,6 +19,7 @@ from medgan.models.registry import (
     network_arguments,
     register_network,
 )
+from medgan.models.unrolled import UnrolledReconstruction3D
 
 __all__ = [
     "BulkDensity3D",
@@ -28,6 +29,7 @@ __all__ = [
     "ProjectionDiscriminator3D",
     "InputRequirement",
     "UNet3DGenerator",
+    "UnrolledReconstruction3D",
     "build_network",
     "check_input_size",
     "get_network_class",
