@@ -199,6 +199,14 @@ class GanMethod(ABC):
     def phases(self) -> tuple[Phase, ...]:
         """The update phases of one training step, in the order they run."""
 
+    def generator_then_critic(self, *, with_critic: bool) -> tuple[Phase, ...]:
+        """The usual phases: ``G`` (``self.generator_loss``) every step, then ``D`` (``self.discriminator_loss``)
+        when there is a critic: pix2pix, lesion and recon share this."""
+        generator_phase = Phase("G", trains=("G",), loss=self.generator_loss)  # type: ignore[attr-defined]
+        if not with_critic:
+            return (generator_phase,)
+        return (generator_phase, Phase("D", trains=("D",), loss=self.discriminator_loss))  # type: ignore[attr-defined]
+
     def ema_networks(self) -> tuple[str, ...]:
         """Names of the networks that keep an exponential-moving-average copy (used at inference)."""
         return ()

@@ -189,10 +189,7 @@ class LesionInpainting(ImageChannels, GanMethod):
         return networks
 
     def phases(self) -> tuple[Phase, ...]:
-        generator_phase = Phase("G", trains=("G",), loss=self.generator_loss)
-        if not self.uses_discriminator:
-            return (generator_phase,)
-        return (generator_phase, Phase("D", trains=("D",), loss=self.discriminator_loss))
+        return self.generator_then_critic(with_critic=self.uses_discriminator)
 
     def ema_networks(self) -> tuple[str, ...]:
         return ("G",)

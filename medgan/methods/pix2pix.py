@@ -106,10 +106,7 @@ class Pix2Pix(TranslationMethod):
 
     def phases(self) -> tuple[Phase, ...]:
         """G every step, then D every step (no D phase without a discriminator)."""
-        generator_phase = Phase("G", trains=("G",), loss=self.generator_loss)
-        if not self.uses_discriminator:
-            return (generator_phase,)
-        return (generator_phase, Phase("D", trains=("D",), loss=self.discriminator_loss))
+        return self.generator_then_critic(with_critic=self.uses_discriminator)
 
     def ema_networks(self) -> tuple[str, ...]:
         """The generator keeps an EMA copy; inference uses it."""
@@ -149,9 +146,7 @@ class Pix2Pix(TranslationMethod):
         stats["loss"] = loss.detach()
         return loss, stats
 
-    def discriminator_loss(
-        self, context: PhaseContext, networks: Mapping[str, nn.Module], batch: Batch
-    ) -> PhaseLoss:
+    def discriminator_loss(self, context: PhaseContext, networks: Mapping[str, nn.Module], batch: Batch) -> PhaseLoss:
         """Adversarial loss on (source, real) vs (source, fake)."""
         source, target = batch["source"], batch["target"]
         fake = batch.get(FAKE_KEY)
