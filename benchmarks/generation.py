@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -43,14 +41,14 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for folder in (REPO, REPO / "benchmarks"):  # the package, and sibling scripts (common)
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 import torch  # noqa: E402
+from common import environment, write_results  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from medgan.io import atomic_write_text  # noqa: E402
-from medgan.io.strict_json import strict_json  # noqa: E402
 from medgan.models import build_network  # noqa: E402
 from medgan.precision import autocast, cpu_features, resolve_inference_precision  # noqa: E402
 
@@ -207,13 +205,7 @@ def measure(smoke: bool) -> dict[str, Any]:
             }
             for name, result in grids.items()
         },
-        "environment": {
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        },
+        "environment": environment(),
     }
 
 
@@ -230,11 +222,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     quality = sibling("generation_quality")
     if args.part in ("all", "throughput"):
         previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
-        result = strict_json(measure(args.smoke))
+        result = measure(args.smoke)
         if "quality" in previous and args.part == "throughput":
             result["quality"] = previous["quality"]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out, json.dumps(result, indent=2, allow_nan=False) + "\n")
+        result = write_results(args.out, result)
         print(json.dumps({"targets": result["targets"], "generate_precision": result["generate_precision"]}, indent=2))
     if args.part in ("all", "quality"):
         steps = ["--steps", str(args.quality_steps)] if args.quality_steps else []

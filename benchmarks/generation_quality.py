@@ -37,12 +37,14 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for folder in (REPO, REPO / "benchmarks"):  # the package, and sibling scripts (common)
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from common import write_results  # noqa: E402
 
 from medgan.config.loader import load_config  # noqa: E402
 from medgan.config.schema import ExperimentConfig  # noqa: E402
@@ -59,7 +61,6 @@ from medgan.evaluation.generation_quality import (  # noqa: E402
     standardised_differences,
     summarise_statistics,
 )
-from medgan.io import atomic_write_text  # noqa: E402
 from medgan.io.strict_json import strict_json  # noqa: E402
 from medgan.methods import get_method  # noqa: E402
 from pipelines.generate import run_generate  # noqa: E402
@@ -292,8 +293,7 @@ def write_section(path: Path, key: str, section: dict[str, Any]) -> None:
     """Replace one top-level section of a results JSON, keeping the others (atomic)."""
     content = json.loads(path.read_text()) if path.is_file() else {}
     content[key] = section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(content, indent=2, allow_nan=False) + "\n")
+    write_results(path, content)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import translate_memory  # noqa: E402
+from common import write_results  # noqa: E402
 
 from medgan.config.enrich import EnrichConfig  # noqa: E402
 from medgan.evaluation.classifier import ClassifierSettings, predict_probabilities, train_classifier  # noqa: E402
@@ -58,8 +59,6 @@ from medgan.evaluation.lesion_realism import (  # noqa: E402
     seam_score,
 )
 from medgan.evaluation.roc import roc_auc  # noqa: E402
-from medgan.io import atomic_write_text  # noqa: E402
-from medgan.io.strict_json import strict_json  # noqa: E402
 from medgan.precision import cpu_features  # noqa: E402
 from pipelines.enrich import run_enrich  # noqa: E402
 from pipelines.sample_data import make_sample_data  # noqa: E402
@@ -238,9 +237,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the phantom and the enriched cases here")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON ({RESULTS})")
     args = parser.parse_args(argv)
-    result = strict_json(measure(args.smoke, args.work_dir))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(result, indent=2, allow_nan=False) + "\n")
+    result = write_results(args.out, measure(args.smoke, args.work_dir))
     print(
         json.dumps(
             {name: {k: v for k, v in s.items() if k != "feature_means"} for name, s in result["sets"].items()}, indent=2

@@ -32,10 +32,9 @@ for folder in (REPO, REPO / "benchmarks"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import translate_memory  # noqa: E402
+from common import write_results  # noqa: E402
 
 from medgan.data.datalist import load_datalist  # noqa: E402
-from medgan.io import atomic_write_text  # noqa: E402
-from medgan.io.strict_json import strict_json  # noqa: E402
 from medgan.precision import cpu_features  # noqa: E402
 from pipelines.reconstruct import run_reconstruct  # noqa: E402
 from pipelines.train import run_training  # noqa: E402
@@ -136,9 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the runs and outputs here")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON ({RESULTS})")
     args = parser.parse_args(argv)
-    result = strict_json(measure(args.smoke, args.work_dir))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(result, indent=2, allow_nan=False) + "\n")
+    result = write_results(args.out, measure(args.smoke, args.work_dir))
     print(json.dumps(result["targets"], indent=2))
     return result
 

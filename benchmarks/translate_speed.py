@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -45,8 +43,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for folder in (REPO, REPO / "benchmarks"):  # the package, and sibling scripts (common)
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 RESULTS = Path(__file__).parent / "results" / "translate_speed.json"
 DATALIST = REPO / "sample_data" / "datalist.json"
 SPEED_CONFIG = REPO / "configs" / "unet_l1_mri2ct.yaml"
@@ -269,7 +268,7 @@ def measure(
 ) -> dict[str, Any]:
     """The whole speed section: heads, the ~1 mm run, timings, the precision path and the test-set MAEs."""
     import nibabel as nib
-    import torch
+    from common import environment
 
     settings = SMOKE if smoke else FULL
     repeats = repeats or settings["repeats"]
@@ -315,13 +314,7 @@ def measure(
         "default_precision": timings["default"]["plan"]["precision"],
         "cpu": cpu,
         "test_mae": quality,
-        "environment": {
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        },
+        "environment": environment(),
     }
     result["targets"] = targets(result)
     return result

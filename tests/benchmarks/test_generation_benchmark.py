@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "generation.py"
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("generation_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_script
 
 
 @pytest.mark.slow
 def test_smoke_run_times_every_path_against_the_eager_baseline(tmp_path: Path) -> None:
-    bench = load_benchmark()
+    bench = load_script("generation")
     out = tmp_path / "generation.json"
     bench.main(["--smoke", "--out", str(out)])
     report = json.loads(out.read_text())
@@ -55,7 +46,7 @@ def test_smoke_run_times_every_path_against_the_eager_baseline(tmp_path: Path) -
 
 @pytest.mark.slow
 def test_throughput_part_keeps_the_stored_quality_section(tmp_path: Path) -> None:
-    bench = load_benchmark()
+    bench = load_script("generation")
     out = tmp_path / "generation.json"
     out.write_text(json.dumps({"quality": {"kept": True}, "grids": {"old": 1}}))
     bench.main(["--smoke", "--part", "throughput", "--out", str(out)])

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "lesions.py"
+from benchmark_scripts import load_script
 
 
 @pytest.mark.slow
 def test_smoke_run_scores_procedural_and_real_lesions(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("lesions_benchmark", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("lesions")
     out = tmp_path / "lesions.json"
     bench.main(["--smoke", "--out", str(out)])
     text = out.read_text()

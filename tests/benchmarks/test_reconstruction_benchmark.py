@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "reconstruction.py"
+from benchmark_scripts import load_script
 
 
 @pytest.mark.slow
 def test_smoke_run_scores_zero_filled_baseline_and_gan(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("reconstruction_benchmark", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("reconstruction")
     out = tmp_path / "reconstruction.json"
     bench.main(["--smoke", "--out", str(out)])
     text = out.read_text()

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
-from types import ModuleType
+
+from benchmark_scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "benchmarks" / "translate_speed.py"
-
-
-def load_speed() -> ModuleType:
-    """Import the script from its path (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("translate_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_todays_default_path_is_the_issue_override_set() -> None:
-    speed = load_speed()
+    speed = load_script("translate_speed")
     assert speed.PATHS["default"] == ()
     assert set(speed.PATHS["todays_default"]) == {
         "inference.roi_size=[32,32,32]",
@@ -36,7 +27,7 @@ def test_overrides_apply_to_a_config() -> None:
     from medgan.config.loader import load_config
     from medgan.config.schema import ExperimentConfig
 
-    speed = load_speed()
+    speed = load_script("translate_speed")
     config = load_config(REPO / "configs" / "unet_l1_mri2ct.yaml", ExperimentConfig)
     changed = speed.config_with(config, speed.TODAYS_DEFAULT)
     assert tuple(changed.inference.roi_size) == (32, 32, 32) and changed.inference.context == 0
@@ -45,7 +36,7 @@ def test_overrides_apply_to_a_config() -> None:
 
 
 def test_targets_met_and_missing() -> None:
-    speed = load_speed()
+    speed = load_script("translate_speed")
     assert speed.target(5.0, 4.0, ">=")["met"] is True
     assert speed.target(3.0, 4.0, ">=")["met"] is False
     assert speed.target(1.0, 2.0, "<=") == {"value": 1.0, "target": 2.0, "comparison": "<=", "met": True}
@@ -60,7 +51,7 @@ def test_targets_met_and_missing() -> None:
 
 
 def test_cpu_report_names_the_flags_and_the_auto_precision() -> None:
-    report = load_speed().cpu_report()
+    report = load_script("translate_speed").cpu_report()
     assert report["flags_read"] == ["amx_bf16", "avx512_bf16", "avx512f", "avx2"]
     assert set(report["features"]) == set(report["flags_read"])
     assert report["inference_precision_auto"] == ("bf16" if report["features"]["amx_bf16"] else "fp32")

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "benchmarks" / "translation.py"
-
-
-def load_benchmark() -> ModuleType:
-    """Import the script from its path (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("translation_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_script
 
 
 @pytest.mark.slow
 def test_smoke_run_of_two_methods_writes_the_report(tmp_path: Path) -> None:
     """bulk_density and a tiny pix2pix: trained to a 3 s budget, translated, scored, compared; every section."""
-    bench = load_benchmark()
+    bench = load_script("translation")
     out = tmp_path / "results" / "translation.json"
     bench.main(
         [
@@ -141,4 +130,4 @@ def test_benchmark_scores_the_metrics_evaluate_translation_reports() -> None:
     """The benchmark keeps its own list (its parent process imports no medgan); it must stay the CLI's."""
     from pipelines.evaluate_translation import HEADLINE_METRICS
 
-    assert tuple(load_benchmark().METRICS) == tuple(HEADLINE_METRICS)
+    assert tuple(load_script("translation").METRICS) == tuple(HEADLINE_METRICS)
