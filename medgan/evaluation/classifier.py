@@ -13,13 +13,14 @@ the data streams and samplers produce them; labels are ``(N,)`` integers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from medgan.evaluation.fit import fit
 from medgan.models import build_network
 
 
@@ -71,34 +72,38 @@ def train_classifier(
     num_classes: int,
     settings: ClassifierSettings | None = None,
     device: torch.device | str = "cpu",
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> nn.Module:
-    """A classifier trained on ``images`` / ``labels`` (eval mode on return); the same seed gives the same weights."""
+    """A classifier trained on ``images`` / ``labels`` (eval mode on return); the same seed gives the same weights.
+
+    ``augment(batch)`` (e.g. :class:`~medgan.data.classical_augmentation.ClassicalAugmentation`)
+    changes each mini-batch after the flips.
+    """
     settings = settings or ClassifierSettings()
     labels = labels.to(torch.int64)
     _check_inputs(images, labels, num_classes)
     if images.shape[0] == 0:
         raise ValueError("no training volumes")
-    device = torch.device(device)
     torch.manual_seed(settings.seed)
     network = build_network({**settings.network, "in_channels": images.shape[1], "num_classes": num_classes})
-    network.to(device).train()
-    optimiser = torch.optim.Adam(network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(settings.seed)
-    batch_size = min(settings.batch_size, images.shape[0])
-    order = torch.randperm(images.shape[0], generator=generator)
-    cursor = 0
-    for _ in range(settings.steps):
-        if cursor + batch_size > order.numel():  # a new epoch: reshuffle
-            order, cursor = torch.randperm(images.shape[0], generator=generator), 0
-        chosen = order[cursor : cursor + batch_size]
-        cursor += batch_size
-        batch = _flip(images[chosen], settings.flip_axes, generator).to(device)
-        loss = loss_fn(network(batch), labels[chosen].to(device))
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-    return network.eval()
+
+    def transform(batch: torch.Tensor, batch_labels: torch.Tensor, generator: torch.Generator):
+        batch = _flip(batch, settings.flip_axes, generator)
+        return (augment(batch) if augment is not None else batch), batch_labels
+
+    return fit(
+        network,
+        images,
+        labels,
+        nn.CrossEntropyLoss(),
+        steps=settings.steps,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        seed=settings.seed,
+        transform=transform,
+        device=device,
+    )
 
 
 @torch.inference_mode()

@@ -22,3 +22,15 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
         raise ValueError("AUC needs at least one positive and one negative")
     ranks = rankdata(scores)
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def roc_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rate, true-positive rate) at every distinct threshold, from (0, 0) to (1, 1)."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    labels = np.asarray(labels).ravel().astype(bool)
+    if not labels.any() or labels.all():
+        raise ValueError("a ROC curve needs at least one positive and one negative")
+    thresholds = np.unique(scores)[::-1]
+    tpr = [0.0] + [float((scores[labels] >= t).mean()) for t in thresholds]
+    fpr = [0.0] + [float((scores[~labels] >= t).mean()) for t in thresholds]
+    return np.asarray(fpr), np.asarray(tpr)

@@ -19,6 +19,7 @@ from medgan.models.registry import (
     network_arguments,
     register_network,
 )
+from medgan.models.segmenters import SegResNet3D
 from medgan.models.unrolled import UnrolledReconstruction3D
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "DenseNet3DClassifier",
     "PatchGAN3DDiscriminator",
     "ProjectionDiscriminator3D",
+    "SegResNet3D",
     "InputRequirement",
     "UNet3DGenerator",
     "UnrolledReconstruction3D",
