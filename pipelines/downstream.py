@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from medgan.config.downstream import DownstreamConfig
-from medgan.config.loader import config_sha256, save_resolved_config
+from medgan.config.loader import save_resolved_config
 from medgan.evaluation.downstream.grid import RunSpec, plan_runs
 from medgan.evaluation.downstream.runs import execute_run
 from medgan.evaluation.downstream.summary import regime_curves, summarise
@@ -37,8 +38,24 @@ from pipelines.downstream_data import load_study_data
 LOG = logging.getLogger(__name__)
 RUNS_DIR = "runs"
 RESULT_FILE = "downstream.json"
-# settings that do not change what a run computes: changing them must not redo finished runs
-NOT_RUN_SETTINGS = {"out": Path("."), "workers": 1, "n_boot": 1000}
+# what a run computes depends on its own spec, the data and these settings; the grid (which runs exist),
+# the bootstrap, the output folder and the worker count do not, so changing them (e.g. more repeats) keeps
+# the finished runs
+RUN_SETTINGS = (
+    "train_split",
+    "validation_split",
+    "test_split",
+    "synthetic_split",
+    "images",
+    "label_key",
+    "lesion_mask_key",
+    "spacing",
+    "spatial_size",
+    "seed",
+    "classifier",
+    "detector",
+    "fp_rates",
+)
 
 QUICK_OVERRIDES: dict[str, Any] = {
     "n_real": [8],
@@ -94,7 +111,8 @@ def _run_shard(config_json: str, shard: str, threads: int, overwrite: bool, prog
     out_dir = config.out.absolute()
     data, data_sha = load_study_data(config, out_dir, progress=False)
     runs = plan_runs(config)
-    fingerprint = JobFingerprint(data_sha, config_sha256(config.model_copy(update=NOT_RUN_SETTINGS)))
+    run_settings = json.dumps(json.loads(config.model_dump_json(include=set(RUN_SETTINGS))), sort_keys=True)
+    fingerprint = JobFingerprint(data_sha, hashlib.sha256(run_settings.encode()).hexdigest())
 
     def run_one(item: JobItem) -> list[str]:
         record = execute_run(item.payload, config, data)

@@ -96,11 +96,7 @@ def train_classifier(
         images,
         labels,
         nn.CrossEntropyLoss(),
-        steps=settings.steps,
-        batch_size=settings.batch_size,
-        lr=settings.lr,
-        weight_decay=settings.weight_decay,
-        seed=settings.seed,
+        settings,
         transform=transform,
         device=device,
     )

@@ -9,6 +9,7 @@ the same compute however many cases it trains on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -16,21 +17,27 @@ from torch import nn
 BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
+class FitSettings(Protocol):
+    """What the loop reads from a trainer's settings (``ClassifierSettings``, ``SegmenterSettings``)."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    seed: int
+
+
 def fit(
     network: nn.Module,
     inputs: torch.Tensor,
     targets: torch.Tensor,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    settings: FitSettings,
     *,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    seed: int,
     transform: BatchTransform | None = None,
     device: torch.device | str = "cpu",
 ) -> nn.Module:
-    """Train ``network`` in place on (``inputs``, ``targets``) and return it in eval mode.
+    """Train ``network`` in place on (``inputs``, ``targets``) with ``settings``; return it in eval mode.
 
     ``transform(inputs, targets, generator)`` may change each mini-batch (on the CPU, before
     it moves to ``device``); the same seed gives the same batches and the same weights.
@@ -39,12 +46,12 @@ def fit(
         raise ValueError("no training volumes")
     device = torch.device(device)
     network.to(device).train()
-    optimiser = torch.optim.Adam(network.parameters(), lr=lr, weight_decay=weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    batch_size = min(batch_size, inputs.shape[0])
+    optimiser = torch.optim.Adam(network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(settings.seed)
+    batch_size = min(settings.batch_size, inputs.shape[0])
     order = torch.randperm(inputs.shape[0], generator=generator)
     cursor = 0
-    for _ in range(steps):
+    for _ in range(settings.steps):
         if cursor + batch_size > order.numel():  # a new epoch: reshuffle
             order, cursor = torch.randperm(inputs.shape[0], generator=generator), 0
         chosen = order[cursor : cursor + batch_size]

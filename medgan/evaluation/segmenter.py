@@ -72,11 +72,7 @@ def train_segmenter(
         images,
         masks,
         loss,
-        steps=settings.steps,
-        batch_size=settings.batch_size,
-        lr=settings.lr,
-        weight_decay=settings.weight_decay,
-        seed=settings.seed,
+        settings,
         transform=transform,
         device=device,
     )

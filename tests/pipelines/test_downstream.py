@@ -74,6 +74,15 @@ def test_quick_study_writes_results_plots_and_resumes_identically(tmp_path: Path
     assert after["checkpoint_sha256"] == before["checkpoint_sha256"]
     assert after["test_scores"] == before["test_scores"]
 
+    # a smaller grid, another bootstrap and worker count: the runs it keeps are not trained again
+    runs_dir = tmp_path / "study" / "runs"
+    stamps = {path.name: path.stat().st_mtime_ns for path in runs_dir.iterdir()}
+    subset = config.model_copy(update={"conditions": ["real", "synthetic"], "n_boot": 300})
+    smaller = run_downstream(subset, quick=True, progress=False)
+    assert smaller.n_runs == 4
+    assert {path.name: path.stat().st_mtime_ns for path in runs_dir.iterdir()} == stamps
+    assert json.loads(smaller.result_path.read_text())["n_runs_finished"] == 4
+
 
 def test_a_synthetic_datalist_without_synthetic_cases_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no synthetic lesion cases"):
