@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from medgan.config.downstream import DownstreamConfig
+from medgan.config.downstream import DownstreamConfig, TrainerSettings
 from medgan.data.classical_augmentation import ClassicalAugmentation
 from medgan.evaluation.binary_metrics import operating_point, youden_threshold
 from medgan.evaluation.classifier import ClassifierSettings, predict_probabilities, train_classifier
@@ -89,25 +89,31 @@ def _stack(data: StudyData, items: list[TrainingItem]) -> tuple[torch.Tensor, to
     return images, labels, masks
 
 
+def _augmentation(spec: RunSpec, config: DownstreamConfig, *, with_masks: bool) -> ClassicalAugmentation | None:
+    """The run's seeded classical augmentation in the classical conditions, else None."""
+    if spec.condition not in AUGMENTED_CONDITIONS:
+        return None
+    return ClassicalAugmentation(seed=spec.seed(config.seed, "augmentation"), with_masks=with_masks)
+
+
+def _trainer_fields(trainer: TrainerSettings, spec: RunSpec, config: DownstreamConfig) -> dict[str, Any]:
+    """A task's trainer settings as keyword arguments, with the run's weight seed."""
+    return {
+        "network": dict(trainer.network),
+        "steps": trainer.steps,
+        "batch_size": trainer.batch_size,
+        "lr": trainer.lr,
+        "weight_decay": trainer.weight_decay,
+        "seed": spec.seed(config.seed, "weights"),
+    }
+
+
 def _classify(spec: RunSpec, config: DownstreamConfig, data: StudyData, items: list[TrainingItem]) -> dict[str, Any]:
     images, labels, _ = _stack(data, items)
-    augment = None
-    if spec.condition in AUGMENTED_CONDITIONS:
-        augmentation = ClassicalAugmentation(seed=spec.seed(config.seed, "augmentation"), with_masks=False)
-
-        def augment(batch: torch.Tensor) -> torch.Tensor:
-            return augmentation(batch)[0]
-
-    trainer = config.classifier
-    settings = ClassifierSettings(
-        network=dict(trainer.network),
-        steps=trainer.steps,
-        batch_size=trainer.batch_size,
-        lr=trainer.lr,
-        weight_decay=trainer.weight_decay,
-        flip_axes=(),  # no augmentation outside the classical conditions
-        seed=spec.seed(config.seed, "weights"),
-    )
+    augmentation = _augmentation(spec, config, with_masks=False)
+    augment = None if augmentation is None else (lambda batch: augmentation(batch)[0])
+    # no flips either outside the classical conditions
+    settings = ClassifierSettings(**_trainer_fields(config.classifier, spec, config), flip_axes=())
     network = train_classifier(images, labels, num_classes=2, settings=settings, augment=augment)
     validation_rows = [c.row for c in data.cases.validation]
     test_rows = [c.row for c in data.cases.test]
@@ -126,18 +132,8 @@ def _classify(spec: RunSpec, config: DownstreamConfig, data: StudyData, items: l
 
 def _detect(spec: RunSpec, config: DownstreamConfig, data: StudyData, items: list[TrainingItem]) -> dict[str, Any]:
     images, _, masks = _stack(data, items)
-    augment = None
-    if spec.condition in AUGMENTED_CONDITIONS:
-        augment = ClassicalAugmentation(seed=spec.seed(config.seed, "augmentation"), with_masks=True)
-    trainer = config.detector
-    settings = SegmenterSettings(
-        network=dict(trainer.network),
-        steps=trainer.steps,
-        batch_size=trainer.batch_size,
-        lr=trainer.lr,
-        weight_decay=trainer.weight_decay,
-        seed=spec.seed(config.seed, "weights"),
-    )
+    augment = _augmentation(spec, config, with_masks=True)
+    settings = SegmenterSettings(**_trainer_fields(config.detector, spec, config))
     network = train_segmenter(images, masks, settings=settings, augment=augment)
     test_rows = [c.row for c in data.cases.test]
     probabilities = predict_lesion_probability(network, data.images[test_rows]).numpy()
