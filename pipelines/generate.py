@@ -11,8 +11,10 @@ run's trained spacing, centred on the origin.
 Why per-item seeds: item ``i``'s noise comes from its own generator seeded by
 ``derive_seed(seed, i)``, and the generator normalises with fixed statistics at
 inference, so a sharded, resumed or differently batched job writes the same
-items as a single run (byte for byte for NIfTI at the same batch size; within
-float tolerance across batch sizes). Items already written with the same run and
+items as a single run: byte for byte for NIfTI at ``--batch-size 1``, within
+float tolerance otherwise (a shard or a resumed job batches different items
+together, and the CPU's bf16 / oneDNN kernels round differently for another
+batch make-up). Items already written with the same run and
 settings are skipped (:mod:`medgan.jobs`). After the job ``OUT/datalist.json``
 lists every finished sample (a datalist other medgan jobs and MONAI scripts read)
 and ``OUT/montage.png`` shows the first sample of each class.
