@@ -11,7 +11,7 @@ TORCH_PIN ?= torch==2.13.0
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint clean-demo
+.PHONY: setup demo test lint clean-demo browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,22 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/medgan demo --out $(DEMO_OUT)
 
-test: setup
+# The report's browser test opens report.html in Debian's headless chromium through chromedriver.
+# Installed with apt when missing (as root, or through sudo); without them that one test is skipped.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium + chromedriver for the report's browser test"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+		|| echo "apt could not install chromium: the report's browser test will be skipped"; \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+		sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+		|| echo "apt could not install chromium: the report's browser test will be skipped"; \
+	else echo "chromium / chromedriver missing and no apt: the report's browser test will be skipped"; fi
+
+test: setup browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: setup
