@@ -78,7 +78,9 @@ def _prepare(scans: list[Scan], role: str, modality: str, grid: ReportGrid, prog
     volumes = []
     for scan in track(scans, description=f"reading {role} scans", disable=not progress):
         try:
-            volumes.append(prepare_volume(scan.image, modality, grid, name=f"{role}:{scan.name}", mask_path=scan.mask))
+            volume = prepare_volume(scan.image, modality, grid, name=f"{role}:{scan.name}", mask_path=scan.mask)
+            volume.source = scan.source
+            volumes.append(volume)
         except Exception as err:  # name the scan; keep a medgan error's own message
             cause = medgan_error_in(err)
             raise InputError(
@@ -156,7 +158,7 @@ def _figures(
             figures_dir / file,
             windows={k: window for k in rows},
             overlays=overlays or None,
-            title=f"{role} scans on the report grid" + (" (lesion masks outlined)" if overlays else ""),
+            title=f"{role} scans on the report grid" + (" (lesion masks outlined where cut)" if overlays else ""),
         )
         montages.append({"file": file, "caption": f"{role}: the first {len(shown)} scans (axial / coronal / sagittal)"})
     return montages

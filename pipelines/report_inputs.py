@@ -35,6 +35,7 @@ class Scan:
     name: str
     image: Path
     mask: Path | None = None
+    source: str | None = None  # enrich's source_subject: the real head this case was made from
 
 
 def _datalist_path(path: Path) -> Path | None:
@@ -78,7 +79,12 @@ def _entries(datalist: Path, lists: list[str], config: ReportConfig) -> list[tup
 
 def _scans(rows: list[tuple[str, dict[str, Any]]], config: ReportConfig) -> list[Scan]:
     return [
-        Scan(name, Path(entry["_image"]), Path(entry[config.mask_key]) if config.mask_key in entry else None)
+        Scan(
+            name,
+            Path(entry["_image"]),
+            Path(entry[config.mask_key]) if config.mask_key in entry else None,
+            str(entry["source_subject"]) if entry.get("source_subject") is not None else None,
+        )
         for name, entry in rows
     ]
 

@@ -36,7 +36,9 @@ class ReportThresholds(StrictModel):
     """One entry per graded check (README: `medgan report` lists what each value means)."""
 
     radiomics_frechet: Limits = _limits(0.5, 2.0, "Fréchet distance of standardised features / number of features.")
-    feature_mmd: Limits = _limits(0.25, 1.0, "Linear-kernel MMD of standardised features / number of features.")
+    radiomics_mmd: Limits = _limits(0.25, 1.0, "Linear-kernel MMD of standardised features / number of features.")
+    in_domain_frechet: Limits = _limits(0.5, 2.0, "Fréchet distance of the in-domain network's features / feature.")
+    in_domain_mmd: Limits = _limits(0.25, 1.0, "Linear MMD of the in-domain network's features / feature.")
     two_sample_auc: Limits = _limits(0.7, 0.9, "Held-out AUC of a real-vs-synthetic classifier (0.5 = can't tell).")
     tissue_wasserstein_hu: Limits = _limits(25.0, 75.0, "CT: largest per-tissue Wasserstein distance (HU).")
     tissue_wasserstein_mri: Limits = _limits(0.05, 0.15, "MRI: largest per-tissue Wasserstein distance (window scale).")
@@ -86,8 +88,10 @@ class ReportConfig(StrictModel):
     max_edge: int = Field(96, ge=16, description="Largest edge of the comparison grid (voxels).")
     spacing: float | None = Field(None, gt=0, description="Comparison grid spacing in mm (null: from the real scans).")
     max_voxels: int = Field(200_000, ge=1000, description="Body voxels per set for the histograms (subsampled).")
-    two_sample_steps: int = Field(200, ge=1, description="Training steps of each two-sample classifier.")
-    two_sample_edge: int = Field(48, ge=8, description="Volumes are downsampled to this edge for the two-sample test.")
+    two_sample_steps: int = Field(150, ge=1, description="Training steps of each two-sample classifier.")
+    two_sample_edge: int = Field(32, ge=8, description="Volumes are downsampled to this edge for the two-sample test.")
+    in_domain_steps: int = Field(200, ge=1, description="Training steps of the in-domain feature network.")
+    in_domain_edge: int = Field(32, ge=8, description="Volumes are downsampled to this edge for that network.")
     near_duplicate_ncc: float = Field(0.98, gt=0, le=1, description="Lowest NCC a near-duplicate pair can have.")
     significance: float = Field(
         0.05, gt=0, lt=1, description="Permutation p-value below which a feature distance is graded (else pass)."

@@ -97,6 +97,7 @@ def test_a_set_drawn_like_the_real_one_passes_the_checks_a_copy_would_fail(clean
         "realism.radiomics_frechet",
     ):
         assert verdicts[check] == "pass", check
+    assert verdicts["realism.lesion_frechet"] != "skipped" and verdicts["realism.in_domain_frechet"] != "skipped"
     report = json.loads((clean_report / "report.json").read_text())
     assert report["inputs"]["training (memorisation)"].endswith("(8 scans)")  # the real datalist's training list
     assert report["grid"] == {"spacing_mm": 4.0, "shape": [24, 24, 24]}

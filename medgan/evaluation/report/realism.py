@@ -165,8 +165,8 @@ def two_sample_auc(
     real: torch.Tensor,
     synthetic: torch.Tensor,
     *,
-    steps: int = 200,
-    max_edge: int = 48,
+    steps: int = 150,
+    max_edge: int = 32,
     seed: int = 0,
     n_boot: int = 1000,
 ) -> dict[str, float]:

@@ -10,10 +10,13 @@ nearest-neighbour searches because it is one matrix product for all pairs.
 * Memorisation (Dar et al. 2024 found diffusion models reproduce up to 41.7 % of CT training
   scans; GANs are not exempt): each synthetic sample's nearest training case by NCC; a sample
   closer to a training case than every held-out real scan is to its own nearest training case
-  is flagged as memorised.
+  is flagged as memorised. An ``enrich`` case *is* its source head plus a lesion: it is
+  compared with the other training cases, and two cases of one source are not duplicates.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -35,9 +38,24 @@ def off_diagonal(matrix: np.ndarray) -> np.ndarray:
     return matrix[np.triu_indices(matrix.shape[0], k=1)]
 
 
-def near_duplicates(synthetic: torch.Tensor, real: torch.Tensor, *, floor: float) -> dict[str, object]:
-    """Synthetic pairs more alike than the most alike real pair and at least ``floor`` (see the module docstring)."""
+def _same_source(sources: Sequence[str | None], others: Sequence[str | None]) -> np.ndarray:
+    """``(N, M)`` True where both name the same source head (never for unknown sources)."""
+    return np.array([[a is not None and a == b for b in others] for a in sources], dtype=bool).reshape(
+        len(sources), len(others)
+    )
+
+
+def near_duplicates(
+    synthetic: torch.Tensor, real: torch.Tensor, *, floor: float, sources: Sequence[str | None] | None = None
+) -> dict[str, object]:
+    """Synthetic pairs more alike than the most alike real pair and at least ``floor`` (see the module docstring).
+
+    ``sources``: each sample's source head (``enrich`` cases); two cases made from one head are
+    alike by design and are not counted.
+    """
     syn = ncc_matrix(synthetic, synthetic)
+    if sources is not None:
+        syn[_same_source(sources, sources)] = -np.inf
     real_max = float(off_diagonal(ncc_matrix(real, real)).max()) if real.shape[0] >= 2 else 1.0
     limit = max(real_max, floor)
     rows, cols = np.triu_indices(syn.shape[0], k=1)
@@ -54,9 +72,25 @@ def near_duplicates(synthetic: torch.Tensor, real: torch.Tensor, *, floor: float
     }
 
 
-def memorisation(synthetic: torch.Tensor, training: torch.Tensor, held_out: torch.Tensor) -> dict[str, object]:
-    """Each synthetic sample's nearest training case, and which are closer than any held-out real scan is."""
+def memorisation(
+    synthetic: torch.Tensor,
+    training: torch.Tensor,
+    held_out: torch.Tensor,
+    *,
+    sources: Sequence[str | None] | None = None,
+    training_names: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Each synthetic sample's nearest training case, and which are closer than any held-out real scan is.
+
+    ``sources`` / ``training_names``: a sample made from a training head on purpose (an ``enrich``
+    case names its ``source_subject``) is compared with the *other* training cases only.
+    """
     syn_to_train = ncc_matrix(synthetic, training)
+    excluded = 0
+    if sources is not None and training_names is not None:
+        own = _same_source(sources, training_names)
+        excluded = int(own.any(axis=1).sum())
+        syn_to_train[own] = -np.inf
     held_to_train = ncc_matrix(held_out, training)
     nearest = syn_to_train.argmax(axis=1)
     nearest_ncc = syn_to_train.max(axis=1)
@@ -69,4 +103,5 @@ def memorisation(synthetic: torch.Tensor, training: torch.Tensor, held_out: torc
         "nearest_training": nearest.tolist(),
         "nearest_ncc": nearest_ncc.tolist(),
         "flagged": flagged.tolist(),
+        "compared_without_own_source": excluded,
     }

@@ -15,8 +15,8 @@ import numpy as np
 
 from medgan.config.report import Limits, ReportConfig
 from medgan.evaluation.generation_quality import mean_pairwise_ms_ssim
-from medgan.evaluation.lesion_realism import seam_score
-from medgan.evaluation.report import intensity, realism, similarity
+from medgan.evaluation.lesion_realism import lesion_radiomics, seam_score
+from medgan.evaluation.report import in_domain, intensity, realism, similarity
 from medgan.evaluation.report.artifacts import blob_response
 from medgan.evaluation.report.checks import Check, Threshold, graded, skipped
 from medgan.evaluation.report.volumes import ReportGrid, ReportVolume, network, stack_network
@@ -42,64 +42,122 @@ def _worst(volumes: Sequence[ReportVolume], values: Sequence[float], k: int = 3)
     return [volumes[i].name for i in order]
 
 
+def _distance_checks(
+    prefix: str,
+    what: str,
+    syn_rows: Sequence[dict[str, float]],
+    real_rows: Sequence[dict[str, float]],
+    limits: tuple[Limits, Limits],
+    config: ReportConfig,
+    **details: object,
+) -> list[Check]:
+    """Fréchet distance and MMD of two feature sets, each graded on its excess over a permutation null."""
+    kinds = (
+        ("frechet", "Fréchet distance", realism.normalised_frechet, limits[0], details),
+        ("mmd", "feature MMD", realism.feature_mmd, limits[1], {}),
+    )
+    meanings = {
+        "frechet": f"How far the synthetic set's {what.lower()} features are from the real set's, in real standard "
+        "deviations per feature, beyond what chance gives at these set sizes",
+        "mmd": f"Squared gap between the two sets' mean {what.lower()} features, per feature in real standard "
+        "deviations, beyond chance",
+    }
+    checks = []
+    for kind, title, statistic, kind_limits, extra in kinds:
+        result = realism.permutation_null(statistic, syn_rows, real_rows, seed=config.seed)
+        meaning = (
+            f"{meanings[kind]} (value {result['statistic']:.3f}, chance {result['null_median']:.3f}, "
+            f"p = {result['p_value']:.3f})."
+        )
+        check = graded(
+            f"realism.{prefix}_{kind}",
+            f"{what} {title}",
+            result["excess"],
+            _threshold(kind_limits),
+            meaning,
+            **result,
+            **extra,
+        )
+        checks.append(_unless_chance(check, result["p_value"], config.significance))
+    return checks
+
+
+def _lesion_radiomics_checks(
+    real: Sequence[ReportVolume], synthetic: Sequence[ReportVolume], grid: ReportGrid, config: ReportConfig
+) -> list[Check]:
+    """Radiomics distances per lesion (first order, contrast to the shell, GLCM, shape) when both sets have masks."""
+    spacing = (grid.spacing,) * 3
+    real_rows = [lesion_radiomics(v.values, v.mask, spacing) for v in real if v.mask is not None and v.mask.any()]
+    syn_rows = [lesion_radiomics(v.values, v.mask, spacing) for v in synthetic if v.mask is not None and v.mask.any()]
+    if len(real_rows) < 2 or len(syn_rows) < 2:
+        reason = f"needs 2+ lesion masks in each set (real {len(real_rows)}, synthetic {len(syn_rows)})"
+        return [skipped(f"realism.lesion_{k}", f"Lesion radiomics {k}", reason) for k in ("frechet", "mmd")]
+    limits = (config.thresholds.radiomics_frechet, config.thresholds.radiomics_mmd)
+    return _distance_checks(
+        "lesion", "Lesion radiomics", syn_rows, real_rows, limits, config, features=list(real_rows[0])
+    )
+
+
+def _in_domain_checks(
+    real: Sequence[ReportVolume],
+    synthetic: Sequence[ReportVolume],
+    training: Sequence[ReportVolume] | None,
+    modality: str,
+    config: ReportConfig,
+) -> list[Check]:
+    fit_on = training if training and len(training) >= 3 else real
+    try:
+        space = in_domain.fit_feature_space(
+            stack_network(fit_on, modality), steps=config.in_domain_steps, edge=config.in_domain_edge, seed=config.seed
+        )
+    except ValueError as err:
+        reason = str(err)
+        return [skipped(f"realism.in_domain_{k}", f"In-domain {k}", reason) for k in ("frechet", "mmd")]
+    real_rows = space.features(stack_network(real, modality), edge=config.in_domain_edge)
+    syn_rows = space.features(stack_network(synthetic, modality), edge=config.in_domain_edge)
+    limits = (config.thresholds.in_domain_frechet, config.thresholds.in_domain_mmd)
+    return _distance_checks(
+        "in_domain",
+        "In-domain network",
+        syn_rows,
+        real_rows,
+        limits,
+        config,
+        network_sha256=space.sha256,
+        network_trained_on="training scans" if fit_on is training else "the real reference scans (in-sample)",
+        n_components=int(space.components.shape[0]),
+    )
+
+
 def realism_checks(
     real: Sequence[ReportVolume],
     synthetic: Sequence[ReportVolume],
+    training: Sequence[ReportVolume] | None,
     grid: ReportGrid,
     modality: str,
     config: ReportConfig,
 ) -> list[Check]:
-    """Fréchet radiomics distance, feature MMD and the classifier two-sample test."""
+    """Radiomics and in-domain feature distances (Fréchet, MMD) and the classifier two-sample test."""
     voxel_ml = grid.spacing**3 / 1000.0
     value_range = realism.texture_range([v.values for v in real], [v.body for v in real])
     real_rows = [realism.volume_features(v.values, v.body, voxel_ml, value_range) for v in real]
     syn_rows = [realism.volume_features(v.values, v.body, voxel_ml, value_range) for v in synthetic]
-    thresholds = config.thresholds
-    checks = []
-    if len(real) < 2 or len(synthetic) < 2:
-        checks.append(skipped("realism.radiomics_frechet", "Radiomics Fréchet distance", "needs 2+ volumes per set"))
-        checks.append(skipped("realism.feature_mmd", "Radiomics feature MMD", "needs 2+ volumes per set"))
-    else:
-        means = {
-            k: (float(np.mean([r[k] for r in real_rows])), float(np.mean([r[k] for r in syn_rows])))
-            for k in real_rows[0]
-        }
-        frechet = realism.permutation_null(realism.normalised_frechet, syn_rows, real_rows, seed=config.seed)
-        checks.append(
-            _unless_chance(
-                graded(
-                    "realism.radiomics_frechet",
-                    "Radiomics Fréchet distance",
-                    frechet["excess"],
-                    _threshold(thresholds.radiomics_frechet),
-                    f"How far the synthetic set's intensity and texture statistics are from the real set's, in real "
-                    f"standard deviations per feature, beyond what chance gives at these set sizes "
-                    f"(distance {frechet['statistic']:.2f}, chance {frechet['null_median']:.2f}, "
-                    f"p = {frechet['p_value']:.3f}).",
-                    features=list(real_rows[0]),
-                    feature_means_real_synthetic=means,
-                    **frechet,
-                ),
-                frechet["p_value"],
-                config.significance,
-            )
-        )
-        mmd = realism.permutation_null(realism.feature_mmd, syn_rows, real_rows, seed=config.seed)
-        checks.append(
-            _unless_chance(
-                graded(
-                    "realism.feature_mmd",
-                    "Radiomics feature MMD",
-                    mmd["excess"],
-                    _threshold(thresholds.feature_mmd),
-                    "Squared gap between the two sets' mean features, per feature in real standard deviations, beyond "
-                    f"chance (MMD {mmd['statistic']:.3f}, chance {mmd['null_median']:.3f}, p = {mmd['p_value']:.3f}).",
-                    **mmd,
-                ),
-                mmd["p_value"],
-                config.significance,
-            )
-        )
+    means = {
+        k: (float(np.mean([r[k] for r in real_rows])), float(np.mean([r[k] for r in syn_rows]))) for k in real_rows[0]
+    }
+    limits = (config.thresholds.radiomics_frechet, config.thresholds.radiomics_mmd)
+    checks = _distance_checks(
+        "radiomics",
+        "Radiomics",
+        syn_rows,
+        real_rows,
+        limits,
+        config,
+        features=list(real_rows[0]),
+        feature_means_real_synthetic=means,
+    )
+    checks += _lesion_radiomics_checks(real, synthetic, grid, config)
+    checks += _in_domain_checks(real, synthetic, training, modality, config)
     try:
         result = realism.two_sample_auc(
             stack_network(real, modality),
@@ -115,7 +173,7 @@ def realism_checks(
             "realism.two_sample_auc",
             "Real-vs-synthetic classifier",
             result["auc"],
-            _threshold(thresholds.two_sample_auc),
+            _threshold(config.thresholds.two_sample_auc),
             f"A classifier trained to tell the sets apart scores AUC {result['auc']:.2f} "
             f"(95 % CI {result['low']:.2f}-{result['high']:.2f}) on volumes it did not see; 0.5 = it cannot.",
             **result,
@@ -206,7 +264,9 @@ def diversity_checks(
                 real=real_ssim,
             )
         )
-    duplicates = similarity.near_duplicates(syn_net, real_net, floor=config.near_duplicate_ncc)
+    duplicates = similarity.near_duplicates(
+        syn_net, real_net, floor=config.near_duplicate_ncc, sources=[v.source for v in synthetic]
+    )
     pairs = [(synthetic[a].name, synthetic[b].name, ncc) for a, b, ncc in duplicates["pairs"]]  # type: ignore[union-attr]
     checks.append(
         graded(
@@ -237,7 +297,11 @@ def memorisation_checks(
     if not training:
         return [skipped("memorisation.nearest_training", title, "no training set given (--training)")]
     result = similarity.memorisation(
-        stack_network(synthetic, modality), stack_network(training, modality), stack_network(real, modality)
+        stack_network(synthetic, modality),
+        stack_network(training, modality),
+        stack_network(real, modality),
+        sources=[v.source for v in synthetic],
+        training_names=[v.name.split(":", 1)[1] for v in training],
     )
     closest = np.argsort(-np.asarray(result["nearest_ncc"]), kind="stable")[:4]
     pairs = [
@@ -251,11 +315,18 @@ def memorisation_checks(
             float(result["share_flagged"]),  # type: ignore[arg-type]
             _threshold(config.thresholds.memorisation),
             f"Share of synthetic samples closer to a training case (NCC) than any held-out real scan comes to one "
-            f"(limit NCC {result['limit_ncc']:.3f}); such a sample may be a copy of a patient.",
+            f"(limit NCC {result['limit_ncc']:.3f}); such a sample may be a copy of a patient."
+            + (
+                f" {result['compared_without_own_source']} case(s) made from a training head on purpose (enrich) "
+                "were compared with the other training cases."
+                if result["compared_without_own_source"]
+                else ""
+            ),
             limit_ncc=result["limit_ncc"],
             flagged=[synthetic[i].name for i in result["flagged"]],  # type: ignore[union-attr]
             closest_pairs=pairs,
             held_out_nearest_ncc=result["held_out_nearest_ncc"],
+            compared_without_own_source=result["compared_without_own_source"],
             synthetic_nearest_ncc=result["nearest_ncc"],
         )
     ]
@@ -385,7 +456,10 @@ def run_checks(
         ("diversity", lambda: diversity_checks(real, synthetic, modality, config)),
         ("memorisation", lambda: memorisation_checks(real, synthetic, training, modality, config)),
         ("artifacts", lambda: artifact_checks(real, synthetic, modality, config)),
-        ("realism (trains two small classifiers)", lambda: realism_checks(real, synthetic, grid, modality, config)),
+        (
+            "realism (trains an autoencoder and two small classifiers)",
+            lambda: realism_checks(real, synthetic, training, grid, modality, config),
+        ),
     ]
     checks: list[Check] = []
     for name, step in steps:

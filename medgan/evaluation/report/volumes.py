@@ -63,6 +63,7 @@ class ReportVolume:
     outside_range_share: float  # CT: share of the file's voxels outside CT_PHYSICAL_RANGE; MRI: 0
     checkerboard_peak: float  # artifacts.checkerboard_peak on the file's own grid
     outside_body_share: float  # artifacts.outside_body_share on the report grid
+    source: str | None = None  # the real head a synthetic case was made from (enrich's source_subject)
 
 
 def _is_nifti(path: Path) -> bool:

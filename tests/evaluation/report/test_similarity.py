@@ -34,3 +34,18 @@ def test_near_duplicate_samples_are_found_and_distinct_ones_are_not() -> None:
     result = near_duplicates(collapsed, real, floor=0.98)
     assert result["share_flagged"] == 4 / 6  # samples 0, 4 (a copy of 0), 1 and 5 (a copy of 1)
     assert {(a, b) for a, b, _ in result["pairs"]} == {(0, 4), (1, 5)}
+
+
+def test_an_enriched_case_is_not_memorised_from_its_own_source_head() -> None:
+    training = _stack([head_ct(i) for i in range(6)])
+    held_out = _stack([head_ct(100 + i) for i in range(4)])
+    lesioned = training[2].clone()
+    lesioned[:, 10:13, 10:13, 10:13] += 0.2  # the source head plus a lesion: what enrich writes
+    names = [f"subject_{i}" for i in range(6)]
+    plain = memorisation(torch.stack([lesioned]), training, held_out)
+    assert plain["flagged"] == [0]  # without knowing its source it looks memorised ...
+    aware = memorisation(torch.stack([lesioned]), training, held_out, sources=["subject_2"], training_names=names)
+    assert aware["flagged"] == [] and aware["compared_without_own_source"] == 1  # ... it is its source by design
+    twins = torch.stack([lesioned, lesioned + 0.001])
+    assert near_duplicates(twins, held_out, floor=0.98)["share_flagged"] == 1.0
+    assert near_duplicates(twins, held_out, floor=0.98, sources=["subject_2", "subject_2"])["share_flagged"] == 0.0
