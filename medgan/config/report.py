@@ -92,6 +92,13 @@ class ReportConfig(StrictModel):
     two_sample_edge: int = Field(32, ge=8, description="Volumes are downsampled to this edge for the two-sample test.")
     in_domain_steps: int = Field(200, ge=1, description="Training steps of the in-domain feature network.")
     in_domain_edge: int = Field(32, ge=8, description="Volumes are downsampled to this edge for that network.")
+    memorisation_margin: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A sample is memorised when its distance (1 - NCC) to a training case is below this x the "
+        "closest held-out real scan's.",
+    )
     near_duplicate_ncc: float = Field(0.98, gt=0, le=1, description="Lowest NCC a near-duplicate pair can have.")
     significance: float = Field(
         0.05, gt=0, lt=1, description="Permutation p-value below which a feature distance is graded (else pass)."

@@ -302,6 +302,7 @@ def memorisation_checks(
         stack_network(real, modality),
         sources=[v.source for v in synthetic],
         training_names=[v.name.split(":", 1)[1] for v in training],
+        margin=config.memorisation_margin,
     )
     closest = np.argsort(-np.asarray(result["nearest_ncc"]), kind="stable")[:4]
     pairs = [
@@ -314,8 +315,9 @@ def memorisation_checks(
             title,
             float(result["share_flagged"]),  # type: ignore[arg-type]
             _threshold(config.thresholds.memorisation),
-            f"Share of synthetic samples closer to a training case (NCC) than any held-out real scan comes to one "
-            f"(limit NCC {result['limit_ncc']:.3f}); such a sample may be a copy of a patient."
+            f"Share of synthetic samples within {config.memorisation_margin:g} x the distance (1 - NCC) to a "
+            f"training case that the closest held-out real scan has (NCC {result['closest_held_out_ncc']:.3f}; "
+            f"limit NCC {result['limit_ncc']:.3f}); such a sample may be a copy of a patient."
             + (
                 f" {result['compared_without_own_source']} case(s) made from a training head on purpose (enrich) "
                 "were compared with the other training cases."

@@ -37,6 +37,7 @@ from medgan.io.geometry import voxel_spacing
 AIR = {"ct": -1024.0, "mri": -1.0}
 BODY_THRESHOLD = {"ct": -500.0, "mri": -0.8}
 CT_PHYSICAL_RANGE = (-1024.0, 3071.0)
+RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))  # MONAI's axis letters, given so it does not warn
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def prepare_volume(
     else:
         window = get_preset("mri").window_of_volume(raw)
         raw = window.to_network(raw.float(), clip=False)
-    oriented = Orientation(axcodes="RAS")(raw)
+    oriented = Orientation(axcodes="RAS", labels=RAS_LABELS)(raw)
     checkerboard = checkerboard_peak(oriented.as_tensor()[0].numpy())
     resample = Spacing(pixdim=(grid.spacing,) * 3, mode="bilinear", padding_mode="border")
     image = resample(oriented)
@@ -149,7 +150,9 @@ def prepare_volume(
     mask = None
     if mask_path is not None:
         mask_volume = read_volume(mask_path)
-        mask_grid = Spacing(pixdim=(grid.spacing,) * 3, mode="nearest")(Orientation(axcodes="RAS")(mask_volume))
+        mask_grid = Spacing(pixdim=(grid.spacing,) * 3, mode="nearest")(
+            Orientation(axcodes="RAS", labels=RAS_LABELS)(mask_volume)
+        )
         mask_array = mask_grid.as_tensor()[0].numpy() > 0.5
         if mask_array.shape != values.shape:  # the mask's own grid differs by a voxel: take the common corner
             common = tuple(min(a, b) for a, b in zip(mask_array.shape, values.shape, strict=True))
