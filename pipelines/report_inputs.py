@@ -15,6 +15,7 @@ subsampled with the report's seed, so a report of a big set stays quick and repr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,42 +116,44 @@ def _require(path: Path, role: str) -> None:
         )
 
 
+def _collect(
+    path: Path, role: str, config: ReportConfig, select: Callable[[Path], list[tuple[str, dict[str, Any]]]]
+) -> list[Scan]:
+    """The scans of one role: a plain folder's files, or the datalist rows ``select`` picks."""
+    _require(path, role)
+    datalist = _datalist_path(path)
+    scans = _folder_scans(path, config) if datalist is None else _scans(select(datalist), config)
+    return _checked(_subsample(scans, config), path, role)
+
+
 def real_scans(path: Path, config: ReportConfig) -> list[Scan]:
     """The held-out real scans (see the module docstring)."""
-    _require(path, "real")
-    datalist = _datalist_path(path)
-    if datalist is None:
-        scans = _folder_scans(path, config)
-    else:
+
+    def select(datalist: Path) -> list[tuple[str, dict[str, Any]]]:
         present = _lists(datalist)
         lists = [name for name in config.real_splits if name in present] or present
-        scans = _scans([(n, e) for n, e in _entries(datalist, lists, config) if not e.get("synthetic")], config)
-    return _checked(_subsample(scans, config), path, "real")
+        return [(n, e) for n, e in _entries(datalist, lists, config) if not e.get("synthetic")]
+
+    return _collect(path, "real", config, select)
 
 
 def synthetic_scans(path: Path, config: ReportConfig) -> list[Scan]:
     """The synthetic samples (see the module docstring)."""
-    _require(path, "synthetic")
-    datalist = _datalist_path(path)
-    if datalist is None:
-        scans = _folder_scans(path, config)
-    else:
+
+    def select(datalist: Path) -> list[tuple[str, dict[str, Any]]]:
         rows = _entries(datalist, _lists(datalist), config)
-        flagged = [(n, e) for n, e in rows if e.get("synthetic")]
-        scans = _scans(flagged or rows, config)
-    return _checked(_subsample(scans, config), path, "synthetic")
+        return [(n, e) for n, e in rows if e.get("synthetic")] or rows
+
+    return _collect(path, "synthetic", config, select)
 
 
 def training_scans(path: Path, config: ReportConfig) -> list[Scan]:
     """The generator's training cases (memorisation)."""
-    _require(path, "training")
-    datalist = _datalist_path(path)
-    if datalist is None:
-        scans = _folder_scans(path, config)
-    else:
-        rows = _entries(datalist, [config.training_split], config)
-        scans = _scans([(n, e) for n, e in rows if not e.get("synthetic")], config)
-    return _checked(_subsample(scans, config), path, "training")
+
+    def select(datalist: Path) -> list[tuple[str, dict[str, Any]]]:
+        return [(n, e) for n, e in _entries(datalist, [config.training_split], config) if not e.get("synthetic")]
+
+    return _collect(path, "training", config, select)
 
 
 def has_training_list(path: Path, config: ReportConfig) -> bool:
