@@ -637,7 +637,7 @@ def evaluate_translation_command(
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder for every run, job output and the report.",
 )
-@click.option("--quick", is_flag=True, help="A ~3-minute version: short trainings, the bundled data, a tiny study.")
+@click.option("--quick", is_flag=True, help="A ~2-minute version: short trainings, the bundled data, a tiny study.")
 @click.option("--quiet", is_flag=True, help="Plain log lines instead of progress bars.")
 def demo_command(out_dir: Path, quick: bool, quiet: bool) -> None:
     """The whole product on the bundled sample data, as seven resumable jobs (~12 min on 2 CPU cores).

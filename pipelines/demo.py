@@ -16,7 +16,7 @@ reused, an interrupted one resumed, finished job items skipped), so re-running t
 7. **report**: check the generated samples against real scans (realism, intensity, diversity,
    memorisation, artifacts) with the translation and downstream results in one page.
 
-The demo is sized for a 2-core CPU (about 12 minutes; ``--quick`` about 3): short trainings and a
+The demo is sized for a 2-core CPU (about 12 minutes; ``--quick`` about 2): short trainings and a
 one-cell downstream grid, so its numbers show the machinery, not what longer runs reach (the
 benchmarks in ``benchmarks/`` do that). :class:`DemoPlan` holds every size.
 """

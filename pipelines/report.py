@@ -109,7 +109,10 @@ def _figures(
                 [v.values for v in real], [v.body for v in real], max_voxels=config.max_voxels, seed=config.seed
             )
             syn_voxels = intensity.pooled_body_voxels(
-                [v.values for v in synthetic], [v.body for v in synthetic], max_voxels=config.max_voxels, seed=1
+                [v.values for v in synthetic],
+                [v.body for v in synthetic],
+                max_voxels=config.max_voxels,
+                seed=config.seed + 1,  # the very voxels the check measured
             )
             bands = {k: tuple(v) for k, v in check.details["bands"].items()}
             save_intensity_histograms(

@@ -26,15 +26,9 @@ import torch.nn.functional as F
 from monai.networks.nets import AutoEncoder
 from torch import nn
 
+from medgan.evaluation.report.volumes import downsampled
+
 CHANNELS = (8, 16, 32)
-
-
-def _downsampled(volumes: torch.Tensor, edge: int) -> torch.Tensor:
-    scale = edge / max(volumes.shape[2:])
-    if scale >= 1:
-        return volumes.float()
-    size = [max(8, int(round(side * scale))) for side in volumes.shape[2:]]
-    return F.interpolate(volumes.float(), size=size, mode="trilinear", align_corners=False)
 
 
 def _padded(volumes: torch.Tensor) -> torch.Tensor:
@@ -60,7 +54,7 @@ def train_feature_network(
 ) -> nn.Module:
     """The autoencoder trained on ``volumes`` ``(N, 1, X, Y, Z)`` in [-1, 1] (eval mode; same seed, same weights)."""
     torch.manual_seed(seed)
-    images = _padded(_downsampled(volumes, edge))
+    images = _padded(downsampled(volumes, edge))
     network = AutoEncoder(
         spatial_dims=3, in_channels=1, out_channels=1, channels=CHANNELS, strides=(2, 2, 2), num_res_units=0
     )
@@ -79,7 +73,7 @@ def train_feature_network(
 @torch.inference_mode()
 def encode(network: nn.Module, volumes: torch.Tensor, *, edge: int = 32) -> np.ndarray:
     """``(N, 32)`` features: the encoder output of each volume averaged over space."""
-    images = _padded(_downsampled(volumes, edge))
+    images = _padded(downsampled(volumes, edge))
     return torch.cat(
         [network.encode(images[i : i + 8]).mean(dim=(2, 3, 4)) for i in range(0, images.shape[0], 8)]
     ).numpy()

@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from monai.metrics import MMDMetric
 from scipy import stats
 from scipy.linalg import LinAlgWarning
@@ -38,6 +37,7 @@ from medgan.evaluation.bootstrap import auc_metric, bootstrap_interval
 from medgan.evaluation.classifier import ClassifierSettings, predict_probabilities, train_classifier
 from medgan.evaluation.lesion_realism import feature_frechet_distance
 from medgan.evaluation.report.similarity import ncc_matrix
+from medgan.evaluation.report.volumes import downsampled
 from medgan.evaluation.roc import roc_auc
 
 COPY_NCC = 0.999
@@ -153,14 +153,6 @@ def permutation_null(
     }
 
 
-def _downsampled(volumes: torch.Tensor, max_edge: int) -> torch.Tensor:
-    scale = max_edge / max(volumes.shape[2:])
-    if scale >= 1:
-        return volumes
-    size = [max(8, int(round(edge * scale))) for edge in volumes.shape[2:]]
-    return F.interpolate(volumes, size=size, mode="trilinear", align_corners=False)
-
-
 def two_sample_auc(
     real: torch.Tensor,
     synthetic: torch.Tensor,
@@ -182,7 +174,7 @@ def two_sample_auc(
     rng = np.random.default_rng(seed)
     real = real[np.sort(rng.permutation(real.shape[0])[:n])]
     synthetic = synthetic[np.sort(rng.permutation(synthetic.shape[0])[:n])]
-    images = _downsampled(torch.cat([real, synthetic]).float(), max_edge)
+    images = downsampled(torch.cat([real, synthetic]).float(), max_edge)
     labels = torch.cat([torch.zeros(n, dtype=torch.int64), torch.ones(n, dtype=torch.int64)])
     folds = np.concatenate([rng.permutation(n) % 2, rng.permutation(n) % 2])  # each fold holds both classes
     # A synthetic volume (nearly) identical to a real one joins that real one's fold: split across folds,

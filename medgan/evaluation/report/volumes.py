@@ -25,6 +25,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import torch
+import torch.nn.functional as F
 from monai.transforms import Orientation, Spacing
 from scipy import ndimage
 
@@ -184,3 +185,12 @@ def network(values: np.ndarray, modality: str) -> np.ndarray:
 def stack_network(volumes: Sequence[ReportVolume], modality: str) -> torch.Tensor:
     """``(N, 1, X, Y, Z)`` float32 tensor of the volumes in [-1, 1]."""
     return torch.from_numpy(np.stack([network(v.values, modality) for v in volumes])[:, None].astype(np.float32))
+
+
+def downsampled(volumes: torch.Tensor, max_edge: int) -> torch.Tensor:
+    """``(N, C, X, Y, Z)`` float volumes scaled (trilinear) so the longest edge is at most ``max_edge`` (>= 8 each)."""
+    scale = max_edge / max(volumes.shape[2:])
+    if scale >= 1:
+        return volumes.float()
+    size = [max(8, int(round(edge * scale))) for edge in volumes.shape[2:]]
+    return F.interpolate(volumes.float(), size=size, mode="trilinear", align_corners=False)
