@@ -9,7 +9,7 @@ per-volume NMSE / PSNR / SSIM and the hallucination report for zero-filled and r
 volumes. Reported: mean over heads per method, the learned-minus-zero-filled SSIM (target at
 4x: >= 0.10), GAN minus baseline, reconstruction volumes per second and peak RSS growth.
 
-    python benchmarks/reconstruction.py                 # ~12 minutes on 2 cores (300 steps per run)
+    python benchmarks/reconstruction.py                 # ~70 minutes on 2 cores (2,000 steps per run)
     python benchmarks/reconstruction.py --smoke --out /tmp/recon.json
 """
 
@@ -29,6 +29,7 @@ for folder in (REPO, REPO / "benchmarks"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
+import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import translate_memory  # noqa: E402
@@ -36,13 +37,14 @@ from common import write_results  # noqa: E402
 
 from medgan.data.datalist import load_datalist  # noqa: E402
 from medgan.precision import cpu_features  # noqa: E402
-from pipelines.reconstruct import run_reconstruct  # noqa: E402
+from pipelines.reconstruct import run_reconstruct, save_error_map  # noqa: E402
 from pipelines.train import run_training  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "reconstruction.json"
 DATALIST = REPO / "sample_data" / "datalist.json"
 TARGET_SSIM_GAIN_4X = 0.10
-FULL = {"accelerations": (4, 8), "steps": 300, "overrides": []}
+FULL = {"accelerations": (4, 8), "steps": 2000, "overrides": []}
+MONTAGE = Path(__file__).parent / "results" / "reconstruction_{acceleration}.png"
 SMOKE = {
     "accelerations": (4,),
     "steps": 2,
@@ -54,7 +56,7 @@ SMOKE = {
         "model.discriminator.channels=4",
     ],
 }
-METHODS = {"baseline": ["model.losses.lambda_adv=0", "train.lr={G: 0.0005}"], "gan": []}
+METHODS = {"baseline": ["model.losses.lambda_adv=0", "train.lr={G: 0.001}"], "gan": []}
 
 
 def mean_of(reports: list[dict[str, Any]], image: str) -> dict[str, float]:
@@ -64,8 +66,23 @@ def mean_of(reports: list[dict[str, Any]], image: str) -> dict[str, float]:
     return {key: float(np.mean([row[key] for row in rows])) for key in keys}
 
 
-def measure(smoke: bool, work_dir: Path | None) -> dict[str, Any]:
-    settings = SMOKE if smoke else FULL
+def save_comparison(outputs: dict[str, Path], path: Path, acceleration: int) -> Path:
+    """One test head: reference, zero-filled, baseline and GAN, and their error maps (invented regions outlined)."""
+    first = {method: sorted(folder.glob("*/recon.json"))[0].parent for method, folder in outputs.items()}
+    report = json.loads((first["baseline"] / "recon.json").read_text())
+    reference = np.asarray(nib.load(report["input"]).get_fdata(), np.float32)
+    images = {"zero-filled": nib.load(first["baseline"] / "zero_filled.nii.gz").get_fdata()}
+    images |= {method: nib.load(folder / "reconstruction.nii.gz").get_fdata() for method, folder in first.items()}
+    peak = float(np.percentile(reference, 99.5))
+    scaled = {name: np.asarray(image, np.float32) / peak for name, image in images.items()}
+    title = f"{first['baseline'].name}, {acceleration}x: zero-filled vs L1 + SSIM vs GAN"
+    return save_error_map(reference / peak, scaled, path, title=title)
+
+
+def measure(smoke: bool, work_dir: Path | None, steps: int | None = None) -> dict[str, Any]:
+    settings = {**(SMOKE if smoke else FULL)}
+    if steps is not None:
+        settings["steps"] = steps
     test_mris = [Path(entry["mri"]) for entry in load_datalist(DATALIST, "test", require_keys=("mri",))]
     started = time.perf_counter()
     result: dict[str, Any] = {"accelerations": {}}
@@ -75,6 +92,7 @@ def measure(smoke: bool, work_dir: Path | None) -> dict[str, Any]:
             config = REPO / "configs" / f"recon_{acceleration}x.yaml"
             cell: dict[str, Any] = {"methods": {}}
             zero_filled = None
+            outputs: dict[str, Path] = {}
             for method, extra in METHODS.items():
                 run_dir = root / f"{method}_{acceleration}x"
                 train_started = time.perf_counter()
@@ -83,6 +101,7 @@ def measure(smoke: bool, work_dir: Path | None) -> dict[str, Any]:
                 run_training(config, run_dir=run_dir, overrides=overrides, quiet=True)
                 train_seconds = time.perf_counter() - train_started
                 out = root / f"out_{method}_{acceleration}x"
+                outputs[method] = out
                 before = translate_memory.reset_peak_rss()
                 recon_started = time.perf_counter()
                 summary = run_reconstruct(run_dir, test_mris, out, seed=0, progress=False, device="cpu")
@@ -100,6 +119,10 @@ def measure(smoke: bool, work_dir: Path | None) -> dict[str, Any]:
                 }
             assert zero_filled is not None
             cell["zero_filled"] = zero_filled
+            if not smoke:
+                montage_path = Path(str(MONTAGE).format(acceleration=f"{acceleration}x"))
+                montage = save_comparison(outputs, montage_path, acceleration)
+                cell["montage"] = str(montage.relative_to(REPO))
             for values in cell["methods"].values():
                 values["ssim_gain_vs_zero_filled"] = values["ssim"] - zero_filled["ssim"]
             cell["gan_minus_baseline"] = {
@@ -132,10 +155,11 @@ def measure(smoke: bool, work_dir: Path | None) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="4x only, tiny networks, 2 steps")
+    parser.add_argument("--steps", type=int, default=None, help=f"training steps per run (default {FULL['steps']})")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the runs and outputs here")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON ({RESULTS})")
     args = parser.parse_args(argv)
-    result = write_results(args.out, measure(args.smoke, args.work_dir))
+    result = write_results(args.out, measure(args.smoke, args.work_dir, args.steps))
     print(json.dumps(result["targets"], indent=2))
     return result
 

@@ -541,6 +541,12 @@ def report_command(
     "--mask", "mask_kind", type=click.Choice(["random", "equispaced"]), default=None, help="Line mask (the run's)."
 )
 @click.option("--center-fraction", type=float, default=None, help="Fully sampled centre fraction (the run's).")
+@click.option(
+    "--phase-amplitude",
+    type=float,
+    default=None,
+    help="Smooth random phase (radians) given to image inputs' simulated k-space (the run's; 0 = real-valued).",
+)
 @click.option("--seed", default=0, show_default=True, help="Input i's mask comes from (seed, i).")
 @click.option("--shard", default=None, metavar="I/N", help="Process only shard I of N (0-based) of the inputs.")
 @click.option("--overwrite", is_flag=True, help="Redo inputs already finished with this run and settings.")
@@ -553,6 +559,7 @@ def reconstruct_command(
     acceleration: float | None,
     mask_kind: str | None,
     center_fraction: float | None,
+    phase_amplitude: float | None,
     seed: int,
     shard: str | None,
     overwrite: bool,
@@ -564,12 +571,16 @@ def reconstruct_command(
     Per input, OUT/<name>/ holds zero_filled.nii.gz and reconstruction.nii.gz on the
     input's grid, and recon.json: the mask's achieved acceleration, fastMRI's per-volume
     NMSE / PSNR / SSIM of both against the input, and the hallucination report.
-    Exits 1 if any input failed.
+    fastMRI single-coil HDF5 files (.h5) need a slice-wise run (unrolled2d): they are
+    undersampled here when fully sampled, used as measured when they carry a mask, scored
+    against reconstruction_esc when present, and written as zero_filled.h5 /
+    reconstruction.h5. Exits 1 if any input failed.
 
     \b
     Examples:
       medgan reconstruct --run runs/recon4x sample_data/subject_003/mri.nii.gz --out recon/
       medgan reconstruct --run runs/recon4x scans/*.nii.gz --out recon8x/ --acceleration 8 --center-fraction 0.04
+      medgan reconstruct --run runs/recon2d singlecoil_val/*.h5 --out recon_fastmri/
     """
     from pipelines.reconstruct import count_line, run_reconstruct
 
@@ -580,6 +591,7 @@ def reconstruct_command(
         acceleration=acceleration,
         mask_kind=mask_kind,
         center_fraction=center_fraction,
+        phase_amplitude=phase_amplitude,
         seed=seed,
         shard=shard,
         overwrite=overwrite,

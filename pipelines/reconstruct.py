@@ -2,16 +2,22 @@
 
 For every image input (NIfTI file or DICOM series folder, or a datalist's image key), on the
 input's own grid: the magnitude is mapped to [0, 1] with the run's intensity preset (MRI: the
-volume's percentile window), its 3D k-space is undersampled with a fastMRI line mask along
-the last axis (``--acceleration``, ``--mask``, ``--center-fraction``; the mask of item i comes
-from (``--seed``, i)), and the run reconstructs it. Written per input, ``OUT/<name>/``:
+volume's percentile window), its k-space (3D for an ``unrolled3d`` run, 2D per slice of the
+first axis for ``unrolled2d``) is undersampled with a fastMRI line mask along the last axis
+(``--acceleration``, ``--mask``, ``--center-fraction``; the mask of item i comes from
+(``--seed``, i)), and the run reconstructs it. Written per input, ``OUT/<name>/``:
 ``zero_filled.nii.gz`` and ``reconstruction.nii.gz`` (back in the input's intensity units,
-with its affine) and ``recon.json``: the mask's achieved acceleration and seed, and, with the
+with its affine), ``error_map.png`` (reference, outputs and their errors with the invented
+regions outlined) and ``recon.json``: the mask's achieved acceleration and seed, and, with the
 input as the fully sampled reference, fastMRI's per-volume NMSE / PSNR / SSIM of both images
 and the hallucination report (:mod:`medgan.evaluation.recon_metrics`).
 
-fastMRI HDF5 k-space holds 2D k-space per slice; the ``recon`` runs built so far are 3D, so
-HDF5 inputs are refused (named in the manifest) until a slice-wise run exists.
+fastMRI-style HDF5 k-space (``.h5``, single coil, ``(slices, H, W)``) is reconstructed directly
+by a slice-wise (``unrolled2d``) run: undersampled here when fully sampled (the reference is
+then its own full reconstruction), used as measured when the file carries a ``mask``; scored
+against ``reconstruction_esc`` on its centre crop when present. Outputs are
+``zero_filled.h5`` / ``reconstruction.h5`` (dataset ``reconstruction``, the file's units,
+fastMRI's submission layout). A 3D run refuses HDF5 inputs, naming the file and the fix.
 """
 
 from __future__ import annotations
@@ -24,28 +30,43 @@ import numpy as np
 import torch
 
 from medgan import __version__
-from medgan.data.kspace import check_sampling, ifft_centered, line_mask, sampled_fraction, simulate_kspace
+from medgan.data.kspace import check_sampling, ifft_centered, sampled_fraction
 from medgan.data.presets import get_preset
 from medgan.devices import resolve_device
 from medgan.errors import ConfigError, InputError
-from medgan.evaluation.recon_metrics import hallucination_report, volume_metrics
-from medgan.io import atomic_directory, read_volume, write_nifti
+from medgan.evaluation.recon_metrics import hallucination_report, invented_mask, volume_metrics
+from medgan.io import atomic_directory
 from medgan.jobs import JobFingerprint, JobItem, JobSummary, parse_shard, run_job, unique_output_names
 from medgan.methods.capabilities import require_capability
 from medgan.methods.image_pool import derive_seed
-from medgan.models import input_requirement
 from medgan.training import load_trained_run
+from medgan.viz.montage import save_montage
+from pipelines.reconstruct_inputs import (
+    MaskSettings,
+    Measured,
+    centre_crop,
+    is_kspace_file,
+    measure_image,
+    measure_kspace_file,
+)
 
 SIDECAR = "recon.json"
+ERROR_MAP = "error_map.png"
+ERROR_WINDOW = (0.0, 0.25)
 
 
-def _pad_to(volume: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-    shape = volume.shape[-3:]
-    padded = [int(np.ceil(edge / multiple) * multiple) for edge in shape]
-    pads: list[int] = []
-    for edge, target in zip(reversed(shape), reversed(padded), strict=True):
-        pads += [0, target - edge]
-    return torch.nn.functional.pad(volume, pads), tuple(shape)
+def save_error_map(reference: np.ndarray, outputs: dict[str, np.ndarray], path: Path, *, title: str) -> Path:
+    """Reference, each output and its |error| (on the [0, 1] scale), invented regions outlined in red."""
+    rows: dict[str, np.ndarray] = {"reference": reference}
+    windows = {"reference": (0.0, 1.0)}
+    overlays: dict[str, np.ndarray] = {}
+    for name, image in outputs.items():
+        rows[name] = image
+        rows[f"|{name} error|"] = np.abs(image - reference)
+        windows |= {name: (0.0, 1.0), f"|{name} error|": ERROR_WINDOW}
+        overlays[f"|{name} error|"] = invented_mask(reference, image)
+    cmaps = {name: "magma" for name in rows if name.startswith("|")}
+    return save_montage(rows, path, windows=windows, overlays=overlays, cmaps=cmaps, title=title)
 
 
 def run_reconstruct(
@@ -56,6 +77,7 @@ def run_reconstruct(
     acceleration: float | None = None,
     mask_kind: str | None = None,
     center_fraction: float | None = None,
+    phase_amplitude: float | None = None,
     seed: int = 0,
     shard: str | tuple[int, int] | None = None,
     overwrite: bool = False,
@@ -70,10 +92,13 @@ def run_reconstruct(
     acceleration = float(options.acceleration if acceleration is None else acceleration)
     center_fraction = float(options.center_fraction if center_fraction is None else center_fraction)
     mask_kind = mask_kind or options.mask
+    phase_amplitude = float(options.phase_amplitude if phase_amplitude is None else phase_amplitude)
+    if phase_amplitude < 0:
+        raise ConfigError(f"phase amplitude must be >= 0 radians, got {phase_amplitude}", fix="e.g. 0.5, or 0")
     check_sampling(acceleration, center_fraction)
     (image_key, modality), _ = run.method.profiled_images()
     preset = get_preset(modality)
-    multiple = input_requirement(options.generator).multiple
+    dims = run.method.kspace_dims
     out_dir = Path(out_dir).absolute()
     paths = sorted({Path(path).absolute() for path in inputs})
     if not paths:
@@ -83,58 +108,62 @@ def run_reconstruct(
         JobItem(str(path), path, out_dir / names[path], {"index": index, "seed": derive_seed(seed, index)})
         for index, path in enumerate(paths)
     ]
-    settings = json.dumps([acceleration, center_fraction, mask_kind, seed], separators=(",", ":"))
+    settings = json.dumps([acceleration, center_fraction, mask_kind, seed, phase_amplitude], separators=(",", ":"))
     fingerprint = JobFingerprint(run.checkpoint_sha256, f"{run.config_sha256}:{settings}")
 
-    def reconstruct_one(item: JobItem) -> None:
+    def measure(item: JobItem) -> Measured:
         assert item.input_path is not None
-        if item.input_path.suffix in (".h5", ".hdf5"):
-            raise InputError(
-                "fastMRI HDF5 k-space is 2D per slice; this run reconstructs 3D volumes",
-                path=item.input_path,
-                fix="give the fully sampled image (NIfTI / DICOM) instead, or a slice-wise run when one exists",
-            )
-        volume = read_volume(item.input_path)
-        affine = np.asarray(volume.affine, dtype=np.float64)
-        physical = volume[0].as_subclass(torch.Tensor).float()
-        window = preset.fixed_window or preset.window_of_volume(physical)
-        magnitude = ((preset.to_network(physical, window).as_subclass(torch.Tensor) + 1.0) / 2.0).clamp(0.0, 1.0)
-        padded, shape = _pad_to(magnitude[None, None], multiple)
         mask_seed = item.payload["seed"] % (2**31 - 1)
-        lines = line_mask(padded.shape[-1], acceleration, center_fraction, kind=mask_kind, seed=mask_seed)
-        mask = lines[None, None, None, None, :].to(run.device)
-        kspace = simulate_kspace(padded, spatial_dims=3).to(run.device) * mask
+        settings = MaskSettings(acceleration, center_fraction, mask_kind, mask_seed, phase_amplitude)
+        if not is_kspace_file(item.input_path):
+            return measure_image(item.input_path, preset, settings, dims)
+        if dims != 2:
+            raise InputError(
+                "fastMRI HDF5 k-space is 2D per slice; this run reconstructs 3D k-space",
+                path=item.input_path,
+                fix="train a slice-wise run (--set model.generator.name=unrolled2d), or give the image (NIfTI / DICOM)",
+            )
+        return measure_kspace_file(item.input_path, settings)
+
+    def reconstruct_one(item: JobItem) -> None:
+        measured = measure(item)
+        kspace = measured.kspace.to(run.device)
         with torch.no_grad():
-            recon = run.method.reconstruct(run.networks, kspace, mask).float().cpu()
-        zero_filled = ifft_centered(kspace.cpu(), spatial_dims=3).abs()
-        crop = (0, 0, *[slice(0, edge) for edge in shape])
-        outputs = {"zero_filled": zero_filled[crop], "reconstruction": recon[crop]}
-        reference = magnitude.numpy()
+            recon = run.method.reconstruct(run.networks, kspace, measured.lines.to(run.device)).float().cpu()
+        zero_filled = ifft_centered(measured.kspace, spatial_dims=dims).abs()
+        outputs = {"zero_filled": zero_filled[0, 0].numpy(), "reconstruction": recon[0, 0].numpy()}
         report = {
             "input": str(item.input_path),
             "index": item.payload["index"],
-            "mask_seed": mask_seed,
+            "mask_seed": item.payload["seed"] % (2**31 - 1),
             "mask": mask_kind,
             "acceleration_requested": acceleration,
-            "acceleration_achieved": 1.0 / sampled_fraction(lines),
+            "acceleration_achieved": 1.0 / sampled_fraction(measured.lines),
             "center_fraction": center_fraction,
+            "kspace_dims": dims,
             "run_dir": str(Path(run_dir).resolve()),
             "checkpoint_sha256": run.checkpoint_sha256,
             "medgan_version": __version__,
-            "reference": "the input (fully sampled), on the [0, 1] magnitude scale",
+            **measured.notes,
+            "reference": _reference_line(measured),
             "metrics": {},
         }
         with atomic_directory(item.output_path, overwrite=True) as staging:
             for name, image in outputs.items():
-                array = image.numpy()
-                report["metrics"][name] = volume_metrics(reference, array)
-                back = preset.from_network(torch.from_numpy(array * 2.0 - 1.0), window).numpy()
-                write_nifti(back.astype(np.float32), staging / f"{name}.nii.gz", affine=affine)
-            lines_mask = np.broadcast_to(lines.numpy(), reference.shape)
-            report["hallucination"] = {
-                name: hallucination_report(reference, outputs[name].numpy(), lines_mask, spatial_dims=3)
-                for name in outputs
-            }
+                measured.write(staging, name, image)
+                if measured.target is not None:
+                    cropped = centre_crop(image, measured.target.shape[-2:])
+                    target = centre_crop(measured.target, cropped.shape[-2:])
+                    report["metrics"][name] = volume_metrics(target, cropped)
+                elif measured.reference is not None:
+                    report["metrics"][name] = volume_metrics(measured.reference, image)
+            if measured.reference is not None:
+                lines = np.broadcast_to(measured.lines.numpy(), measured.reference.shape)
+                report["hallucination"] = {
+                    name: hallucination_report(measured.reference, image, lines, spatial_dims=dims)
+                    for name, image in outputs.items()
+                }
+                save_error_map(measured.reference, outputs, staging / ERROR_MAP, title=item.output_path.name)
             (staging / SIDECAR).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
     return run_job(
@@ -147,6 +176,14 @@ def run_reconstruct(
         progress=progress,
         description="reconstruct",
     )
+
+
+def _reference_line(measured: Measured) -> str | None:
+    if measured.target is not None:
+        return "the file's reconstruction_esc (centre crop), on the [0, 1] magnitude scale"
+    if measured.reference is not None:
+        return "the input (fully sampled), on the [0, 1] magnitude scale"
+    return None
 
 
 def count_line(summary: JobSummary) -> str:

@@ -80,6 +80,18 @@ def noise_level(reference: np.ndarray, background: np.ndarray | None = None) -> 
     return float(1.4826 * np.median(np.abs(chosen - np.median(chosen)))) or float(values.std() * 1e-3)
 
 
+def invented_mask(gt: np.ndarray, pred: np.ndarray, *, k: float = 3.0, min_voxels: int = 4) -> np.ndarray:
+    """Voxels of connected regions (>= ``min_voxels``) where |pred - gt| exceeds ``k`` x the reference's noise."""
+    gt, pred = np.asarray(gt, np.float32), np.asarray(pred, np.float32)
+    _check(gt, pred)
+    invented = np.abs(pred - gt) > k * noise_level(gt)
+    labels, count = ndimage.label(invented)
+    if not count:
+        return np.zeros(gt.shape, bool)
+    sizes = ndimage.sum(invented, labels, index=np.arange(1, count + 1))
+    return np.isin(labels, np.flatnonzero(sizes >= min_voxels) + 1)
+
+
 def hallucination_report(
     gt: np.ndarray,
     pred: np.ndarray,
@@ -98,14 +110,10 @@ def hallucination_report(
     energy = float(
         error_k[unsampled].abs().square().sum() / reference_k[unsampled].abs().square().sum().clamp_min(1e-12)
     )
-    sigma = noise_level(gt)
-    invented = np.abs(pred - gt) > k * sigma
-    labels, count = ndimage.label(invented)
-    sizes = ndimage.sum(invented, labels, index=np.arange(1, count + 1)) if count else np.zeros(0)
-    kept = sizes >= min_voxels
+    invented = invented_mask(gt, pred, k=k, min_voxels=min_voxels)
     return {
         "unsampled_error_energy": energy,
-        "invented_regions": int(kept.sum()),
-        "invented_volume_fraction": float(sizes[kept].sum() / gt.size),
-        "noise_sigma": sigma,
+        "invented_regions": int(ndimage.label(invented)[1]),
+        "invented_volume_fraction": float(invented.sum() / gt.size),
+        "noise_sigma": noise_level(gt),
     }

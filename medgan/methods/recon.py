@@ -4,8 +4,10 @@ Training data: magnitude patches of ``model.image_key`` (network range, mapped t
 the fully sampled target). Each step simulates single-coil k-space from every patch (3D
 centred FFT, optional smooth random phase), undersamples it with a fastMRI line mask drawn
 for that sample (random per step; along the last axis; ``acceleration``, ``center_fraction``),
-and the generator (:class:`medgan.models.unrolled.UnrolledReconstruction3D`: cascades of a
-residual 3D U-Net and hard data consistency) reconstructs it. Losses: ``lambda_l1`` x L1 +
+and the generator (:mod:`medgan.models.unrolled`: cascades of a residual U-Net and hard or soft
+data consistency) reconstructs it. With ``unrolled3d`` the k-space is the patch's 3D k-space (a 3D
+acquisition); with ``unrolled2d`` it is 2D per axial slice of the patch (the first axis is the
+slice axis; fastMRI's single-coil layout), one line mask per sample shared by its slices. Losses: ``lambda_l1`` x L1 +
 ``lambda_ssim`` x (1 - SSIM) on magnitudes + ``lambda_adv`` x adversarial from a PatchGAN on
 magnitudes; ``lambda_adv = 0`` is the non-GAN baseline in the same code (no critic).
 """
@@ -39,6 +41,7 @@ from medgan.methods.base import (
 from medgan.methods.image_channels import ImageChannels
 from medgan.methods.options import AdversarialOptions, NetworkSpec, discriminator_field
 from medgan.models import build_network, check_input_size
+from medgan.models.registry import get_network_class
 
 if TYPE_CHECKING:
     from medgan.config.schema import ExperimentConfig
@@ -100,6 +103,11 @@ class DataConsistentRecon(ImageChannels, GanMethod):
     def uses_discriminator(self) -> bool:
         return self.options.losses.lambda_adv > 0
 
+    @property
+    def kspace_dims(self) -> int:
+        """2 for slice-wise k-space (``unrolled2d``), 3 for volume k-space (``unrolled3d``)."""
+        return int(getattr(get_network_class(self.options.generator["name"]), "SPATIAL_DIMS", 3))
+
     def stream_spec(self) -> PatchStreamSpec:
         return PatchStreamSpec((PatchGroup(self.stream_images(), body_mask="body_mask"),))
 
@@ -129,7 +137,7 @@ class DataConsistentRecon(ImageChannels, GanMethod):
         options = self.options
         kspace = torch.stack(
             [
-                simulate_kspace(t, spatial_dims=3, phase_amplitude=options.phase_amplitude, seed=s)
+                simulate_kspace(t, spatial_dims=self.kspace_dims, phase_amplitude=options.phase_amplitude, seed=s)
                 for t, s in zip(target, seeds, strict=True)
             ]
         )
@@ -195,7 +203,7 @@ class DataConsistentRecon(ImageChannels, GanMethod):
         moved = {key: value.to(context.device) for key, value in item.items()}
         target = ((self.images_of(moved).float() + 1.0) / 2.0).clamp(0.0, 1.0)
         kspace, mask = self.undersample(target, [0] * target.shape[0])
-        zero_filled = ifft_centered(kspace, spatial_dims=3).abs()
+        zero_filled = ifft_centered(kspace, spatial_dims=self.kspace_dims).abs()
         recon = self.reconstruct(networks, kspace, mask).float()
         return {"target": target, "zero_filled": zero_filled, "reconstruction": recon, "error": (recon - target).abs()}
 

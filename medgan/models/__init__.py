@@ -8,7 +8,7 @@ from medgan.models.bulk_density import BulkDensity3D
 from medgan.models.classifiers import DenseNet3DClassifier
 from medgan.models.conditional import ConditionalGenerator3D, ProjectionDiscriminator3D
 from medgan.models.discriminators import PatchGAN3DDiscriminator
-from medgan.models.generators import UNet3DGenerator
+from medgan.models.generators import UNet2DGenerator, UNet3DGenerator
 from medgan.models.registry import (
     InputRequirement,
     build_network,
@@ -20,7 +20,7 @@ from medgan.models.registry import (
     register_network,
 )
 from medgan.models.segmenters import SegResNet3D
-from medgan.models.unrolled import UnrolledReconstruction3D
+from medgan.models.unrolled import UnrolledReconstruction2D, UnrolledReconstruction3D
 
 __all__ = [
     "BulkDensity3D",
@@ -30,7 +30,9 @@ __all__ = [
     "ProjectionDiscriminator3D",
     "SegResNet3D",
     "InputRequirement",
+    "UNet2DGenerator",
     "UNet3DGenerator",
+    "UnrolledReconstruction2D",
     "UnrolledReconstruction3D",
     "build_network",
     "check_input_size",

@@ -55,13 +55,14 @@ class UNet3DGenerator(nn.Module):
         kernel_size: int = 3,
     ) -> None:
         super().__init__()
+        self.spatial_dims = getattr(type(self), "SPATIAL_DIMS", 3)
         if len(strides) != len(channels) - 1:
             raise ValueError(f"strides needs len(channels) - 1 = {len(channels) - 1} entries, got {list(strides)}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.size_multiple = math.prod(strides)
         self.unet = UNet(
-            spatial_dims=3,
+            spatial_dims=self.spatial_dims,
             in_channels=in_channels,
             out_channels=out_channels,
             channels=tuple(channels),
@@ -106,8 +107,15 @@ class UNet3DGenerator(nn.Module):
         spatial = tuple(source.shape[2:])
         if any(size % self.size_multiple for size in spatial):
             raise ConfigError(
-                f"unet3d input of spatial size {spatial} is not a multiple of {self.size_multiple} "
+                f"unet{self.spatial_dims}d input of spatial size {spatial} is not a multiple of {self.size_multiple} "
                 "(the product of its strides)",
                 fix=f"use patch / crop sizes that are multiples of {self.size_multiple}, or fewer strides",
             )
         return torch.tanh(self.unet(source))
+
+
+@register_network("unet2d")
+class UNet2DGenerator(UNet3DGenerator):
+    """The same U-Net on 2D images ``(B, C, H, W)``: the slice-wise cascades of ``unrolled2d`` use it."""
+
+    SPATIAL_DIMS = 2

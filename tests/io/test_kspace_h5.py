@@ -42,3 +42,16 @@ def test_files_that_are_not_kspace_are_refused_by_name(tmp_path: Path) -> None:
         read_kspace_h5(tmp_path / "flat.h5")
     with pytest.raises(InputError, match="no such file"):
         read_kspace_h5(tmp_path / "missing.h5")
+
+
+def test_a_stored_line_mask_is_read_and_checked(tmp_path: Path) -> None:
+    kspace = torch.randn(2, 8, 6, dtype=torch.complex64)
+    mask = torch.tensor([0, 1, 1, 0, 1, 0], dtype=torch.float32)
+    read = read_kspace_h5(write_kspace_h5(tmp_path / "masked.h5", kspace, mask=mask))
+    assert torch.equal(read.mask, mask)
+    with pytest.raises(InputError, match="expected 6 zeros and ones"):
+        read_kspace_h5(write_kspace_h5(tmp_path / "short.h5", kspace, mask=mask[:4]))
+    with pytest.raises(InputError, match="samples no k-space line"):
+        read_kspace_h5(write_kspace_h5(tmp_path / "empty.h5", kspace, mask=torch.zeros(6)))
+    with pytest.raises(InputError, match="target image has shape"):
+        read_kspace_h5(write_kspace_h5(tmp_path / "target.h5", kspace, target=torch.rand(3, 4, 4)))

@@ -62,3 +62,42 @@ def test_a_short_training_beats_zero_filling(tiny_datalist: Path) -> None:
 def test_one_image_only(tiny_datalist: Path) -> None:
     with pytest.raises(Exception, match="one image"):
         method_of(tiny_datalist, images={"mri": "mri", "ct": "ct"})
+
+
+def test_slice_wise_cascades_keep_each_slices_measured_samples(tiny_datalist: Path) -> None:
+    method = method_of(tiny_datalist, generator={"name": "unrolled2d", "cascades": 2, "block": {"channels": [4, 8]}})
+    assert method.kspace_dims == 2
+    networks = method.build_networks()
+    target = torch.rand(2, 1, 3, 20, 22)  # 3 slices of 20 x 22: not multiples of the U-Net's stride
+    kspace, mask = method.undersample(target, [1, 2])
+    with torch.no_grad():
+        image = networks["G"](kspace, mask)
+    sampled = (mask > 0).expand_as(kspace)
+    assert image.shape == kspace.shape
+    assert torch.allclose(fft_centered(image, 2)[sampled], kspace[sampled], atol=1e-5)
+
+
+def test_soft_data_consistency_learns_a_weight_that_starts_as_hard(tiny_datalist: Path) -> None:
+    soft = method_of(tiny_datalist, generator={"name": "unrolled3d", "cascades": 2, "data_consistency": "soft"})
+    hard = method_of(tiny_datalist, generator={"name": "unrolled3d", "cascades": 2})
+    torch.manual_seed(0)
+    soft_net = soft.build_networks()["G"]
+    torch.manual_seed(0)
+    hard_net = hard.build_networks()["G"]
+    kspace, mask = soft.undersample(torch.rand(1, 1, 16, 16, 16), [3])
+    with torch.no_grad():
+        assert torch.allclose(soft_net(kspace, mask), hard_net(kspace, mask), atol=1e-6)
+        soft_net.dc_weights.fill_(0.5)
+        half = fft_centered(soft_net(kspace, mask), 3)
+    sampled = (mask > 0).expand_as(kspace)
+    assert not torch.allclose(half[sampled], kspace[sampled], atol=1e-3)  # no longer equal to the measurement
+    assert soft_net.dc_weights.requires_grad and "dc_weights" in dict(soft_net.named_parameters())
+
+
+def test_a_3d_block_in_a_slice_wise_network_is_a_config_error() -> None:
+    from medgan.errors import ConfigError
+    from medgan.models import build_network
+
+    with pytest.raises(ConfigError, match="block 'unet3d' is 3D") as caught:
+        build_network({"name": "unrolled2d", "block": {"name": "unet3d"}})
+    assert "unet2d" in caught.value.fix

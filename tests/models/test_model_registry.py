@@ -43,9 +43,9 @@ def test_build_network_does_not_mutate_the_spec() -> None:
 
 def test_unknown_name_lists_the_known_networks() -> None:
     with pytest.raises(ConfigError) as caught:
-        build_network({"name": "unet2d"})
+        build_network({"name": "unet4d"})
     message = str(caught.value)
-    assert "unet2d" in message
+    assert "unet4d" in message
     assert "unet3d" in message and "patchgan3d" in message and "densenet3d" in message
 
 
