@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
-from monai.metrics.fid import get_fid_score
 from scipy import ndimage, stats
 from skimage.feature import graycomatrix, graycoprops
 
@@ -94,13 +92,37 @@ def seam_score(image: np.ndarray, mask: np.ndarray) -> float:
 def feature_frechet_distance(
     features: Sequence[dict[str, float]], reference: Sequence[dict[str, float]], *, keys: Sequence[str] | None = None
 ) -> float:
-    """Fréchet distance (MONAI's) between two sets of feature rows, each feature standardised by ``reference``."""
+    """Fréchet distance between two sets of feature rows, each feature standardised by ``reference``."""
     keys = list(keys or reference[0])
     a = np.array([[row[k] for k in keys] for row in features], dtype=np.float64)
     b = np.array([[row[k] for k in keys] for row in reference], dtype=np.float64)
     mean, sd = b.mean(axis=0), b.std(axis=0)
     sd[sd == 0] = 1.0
-    return float(get_fid_score(torch.from_numpy((a - mean) / sd), torch.from_numpy((b - mean) / sd)).real)
+    return gaussian_frechet_distance((a - mean) / sd, (b - mean) / sd)
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def gaussian_frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to the rows of ``a`` and ``b`` (same formula as MONAI's FID).
+
+    Why not ``monai.metrics.fid.get_fid_score``: it takes the square root of the non-symmetric
+    product of the two covariances, and with few rows (rank-deficient covariances, the usual case
+    for a few dozen lesions) that root comes back with an imaginary part above MONAI's tolerance
+    and it raises, on some CPUs and not others. Here the trace term uses the symmetric form
+    tr((S_a^1/2 S_b S_a^1/2)^1/2), whose eigenvalues are real and non-negative by construction.
+    """
+    a, b = np.atleast_2d(np.asarray(a, dtype=np.float64)), np.atleast_2d(np.asarray(b, dtype=np.float64))
+    cov_a = np.atleast_2d(np.cov(a, rowvar=False))
+    cov_b = np.atleast_2d(np.cov(b, rowvar=False))
+    root_a = _psd_sqrt(cov_a)
+    middle = root_a @ cov_b @ root_a
+    trace_root = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum())
+    difference = a.mean(axis=0) - b.mean(axis=0)
+    return float(difference @ difference + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root)
 
 
 def lesion_crop(images: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:

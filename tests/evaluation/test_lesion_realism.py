@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from monai.metrics.fid import get_fid_score
 from scipy import ndimage
 
-from medgan.evaluation.lesion_realism import feature_frechet_distance, lesion_crop, lesion_radiomics, seam_score
+from medgan.evaluation.lesion_realism import (
+    feature_frechet_distance,
+    gaussian_frechet_distance,
+    lesion_crop,
+    lesion_radiomics,
+    seam_score,
+)
 
 
 def ball(centre=(16, 16, 16), radius=5.0, shape=(32, 32, 32)) -> np.ndarray:
@@ -45,6 +53,23 @@ def test_frechet_distance_is_zero_for_the_same_rows_and_grows_with_a_shift() -> 
     assert feature_frechet_distance(rows, rows) == pytest.approx(0.0, abs=1e-6)
     sd_a = np.std([row["a"] for row in rows])  # features are standardised by the reference's spread
     assert feature_frechet_distance(shifted, rows) == pytest.approx((1.0 / sd_a) ** 2, rel=1e-6)
+
+
+def test_gaussian_frechet_matches_monai_where_monai_is_well_conditioned() -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((300, 5)), 0.5 + 1.5 * rng.standard_normal((300, 5))
+    expected = float(get_fid_score(torch.from_numpy(a), torch.from_numpy(b)))
+    assert gaussian_frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+
+
+def test_gaussian_frechet_stays_real_with_fewer_rows_than_features() -> None:
+    # 6 rows of 8 features: both covariances are rank-deficient, the case where MONAI's FID raised
+    # "Imaginary component too high" on CI's CPU.
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((6, 8)) @ rng.standard_normal((8, 8)), rng.standard_normal((6, 8))
+    distance = gaussian_frechet_distance(a, b)
+    assert np.isfinite(distance) and distance > 0
+    assert gaussian_frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_crop_is_centred_on_the_lesion_and_padded_at_edges() -> None:
