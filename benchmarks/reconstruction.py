@@ -66,6 +66,12 @@ def mean_of(reports: list[dict[str, Any]], image: str) -> dict[str, float]:
     return {key: float(np.mean([row[key] for row in rows])) for key in keys}
 
 
+def training_health(run_dir: Path) -> dict[str, Any]:
+    """The run's final health verdict and how its log intervals were judged (health.json)."""
+    health = json.loads((run_dir / "health.json").read_text())
+    return {"verdict": health["verdict"], "intervals": health["intervals"], "last": health["last"]}
+
+
 def save_comparison(outputs: dict[str, Path], path: Path, acceleration: int) -> Path:
     """One test head: reference, zero-filled, baseline and GAN, and their error maps (invented regions outlined)."""
     first = {method: sorted(folder.glob("*/recon.json"))[0].parent for method, folder in outputs.items()}
@@ -116,6 +122,7 @@ def measure(smoke: bool, work_dir: Path | None, steps: int | None = None) -> dic
                     "volumes_per_second": summary.n_done / recon_seconds,
                     "peak_rss_growth_mb": round(translate_memory.peak_rss_mb() - before, 1),
                     "acceleration_achieved": float(np.mean([r["acceleration_achieved"] for r in reports])),
+                    "training_health": training_health(run_dir),
                 }
             assert zero_filled is not None
             cell["zero_filled"] = zero_filled

@@ -76,5 +76,8 @@ def test_bad_sampling_settings_are_config_errors(arguments: tuple, words: str) -
         line_mask(*arguments)
     with pytest.raises(ConfigError, match="unknown mask kind"):
         line_mask(32, 4, 0.08, kind="radial")
+    for kind in ("random", "equispaced"):
+        with pytest.raises(ConfigError, match="samples nothing"):
+            line_mask(4, 64, 0.01, kind=kind)  # no centre line and no other: nothing measured
     with pytest.raises(ValueError, match="complex"):
         ifft_centered(torch.rand(4, 4))

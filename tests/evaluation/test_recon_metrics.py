@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from medgan.data.kspace import line_mask
-from medgan.evaluation.recon_metrics import hallucination_report, nmse, psnr, ssim, volume_metrics
+from medgan.evaluation.recon_metrics import hallucination_report, invented_mask, nmse, psnr, ssim, volume_metrics
 
 
 def phantom(seed: int = 0) -> np.ndarray:
@@ -37,6 +37,11 @@ def test_hallucination_report_finds_an_invented_blob_and_zero_for_a_perfect_reco
     invented = gt.copy()
     invented[1, 12:16, 12:16] += 0.5  # a structure the reference does not have
     report = hallucination_report(gt, invented, mask)
+    blob = invented_mask(gt, invented)
+    assert blob.sum() == 16 and blob[1, 12:16, 12:16].all()  # the map the error montage outlines
+    speck = gt.copy()
+    speck[0, 2, 2] += 0.5  # one voxel: below min_voxels, not a structure
+    assert not invented_mask(gt, speck).any()
     assert report["invented_regions"] == 1 and report["invented_volume_fraction"] == pytest.approx(16 / gt.size)
     assert report["unsampled_error_energy"] > 0 and report["noise_sigma"] == pytest.approx(0.01, rel=0.3)
     zeros = hallucination_report(gt, np.zeros_like(gt), mask)
