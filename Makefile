@@ -40,8 +40,10 @@ browser:
 		|| echo "apt could not install chromium: the report's browser test will be skipped"; \
 	else echo "chromium / chromedriver missing and no apt: the report's browser test will be skipped"; fi
 
+# One pytest-xdist worker per core, one torch thread each (tests/conftest.py); worksteal keeps the
+# long end-to-end tests from queueing behind each other.
 test: setup browser
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist worksteal $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check medgan pipelines tests benchmarks
