@@ -207,10 +207,12 @@ def translate_inputs(
         translator, config, sw_device=sw_device, window=window, target_spacing=trained_spacing, source_check=guard
     )
 
+    output_dtype = get_preset(target_modality).nifti_dtype  # CT: int16 HU
+
     def translate_one(item: JobItem) -> ItemResult:
         volume = volume_translator(item.input_path)
         if output_format == "nifti":
-            write_nifti(volume, item.output_path)
+            write_nifti(volume, item.output_path, dtype=output_dtype)
         else:
             reference = volume.meta if volume.meta.get("source_format") == "dicom" else None
             write_dicom_series(volume, item.output_path, modality=dicom_modality, reference=reference, overwrite=True)

@@ -44,7 +44,9 @@ class ModalityPreset:
     modalities without absolute units (MRI background depends on the scanner).
     ``outline_threshold`` (network range) separates the head, skin edge included,
     from the air around it, for the air mask of translated volumes; None uses
-    ``body_threshold``.
+    ``body_threshold``. ``nifti_dtype`` is how the translate job stores this
+    modality's outputs: CT as int16 HU (rounded), as scanners and the sample data
+    do, which halves the file and its write time; float32 otherwise.
     """
 
     name: str
@@ -60,6 +62,7 @@ class ModalityPreset:
     clip: bool = True
     background: float | None = None
     outline_threshold: float | None = None
+    nifti_dtype: str = "float32"
 
     def to_network(self, volume: torch.Tensor, window: IntensityWindow | None = None) -> torch.Tensor:
         """Map a volume in physical units to [-1, 1] (same mapping as the preset's transform).
@@ -118,6 +121,7 @@ PRESETS: dict[str, ModalityPreset] = {
         body_threshold=float(_CT_WINDOW.to_network(torch.tensor(-500.0))),
         dicom_modality="CT",
         background=-1000.0,
+        nifti_dtype="int16",
     ),
     "mri": ModalityPreset(
         name="mri",

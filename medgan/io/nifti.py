@@ -100,6 +100,24 @@ def _check_scaling(image: nib.Nifti1Image, path: Path, read_warnings: list[str])
         logger.info(message)
 
 
+def _float32_voxels(dataobj) -> np.ndarray:
+    """The voxels as C-ordered float32, as ``np.asarray(dataobj, dtype=np.float32)`` gives them.
+
+    NIfTI stores voxels in Fortran order; converting to float32 and then copying to C
+    order walks 13 M voxels twice (0.6 s for a 1 mm head). Unscaled data (slope 1,
+    intercept 0, the usual case) is converted straight into a C-ordered array instead
+    (0.45 s), with the same values; scaled data takes nibabel's own scaling path.
+    """
+    slope, inter = getattr(dataobj, "slope", 1.0), getattr(dataobj, "inter", 0.0)
+    if hasattr(dataobj, "get_unscaled") and slope == 1.0 and inter == 0.0:
+        raw = np.asanyarray(dataobj.get_unscaled())
+        if not np.issubdtype(raw.dtype, np.complexfloating):
+            voxels = np.empty(raw.shape, dtype=np.float32)
+            voxels[...] = raw
+            return voxels
+    return np.ascontiguousarray(np.asarray(dataobj, dtype=np.float32))
+
+
 def read_nifti(path: Path, options: ReadOptions) -> LoadedVolume:
     """Read a 3D NIfTI file as float32 voxels (I, J, K) with its RAS affine.
 
@@ -134,11 +152,11 @@ def read_nifti(path: Path, options: ReadOptions) -> LoadedVolume:
     affine, affine_source = _choose_affine(image, path, read_warnings)
     _check_scaling(image, path, read_warnings)
     try:
-        voxels = np.asarray(image.dataobj, dtype=np.float32)
+        voxels = _float32_voxels(image.dataobj)
     except (EOFError, zlib.error, OSError, ValueError) as err:
         raise InputError(f"voxel data cannot be read, the file is truncated or corrupt ({err})", path=path,
                          fix="re-copy or re-export the file; check the download / transfer finished") from err
-    voxels = np.ascontiguousarray(voxels.reshape(shape))
+    voxels = voxels.reshape(shape)
     return LoadedVolume(
         voxels=voxels,
         affine_ras=affine,
@@ -161,18 +179,31 @@ def _as_numpy_and_affine(volume, affine) -> tuple[np.ndarray, np.ndarray]:
     return voxels, affine
 
 
+def _as_storage_type(voxels: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``voxels`` as ``dtype``: float voxels rounded for an integer type, refused when they do not fit."""
+    if not (np.issubdtype(dtype, np.integer) and np.issubdtype(voxels.dtype, np.floating)):
+        return voxels.astype(dtype, copy=False)
+    limits = np.iinfo(dtype)
+    low, high = (float(voxels.min()), float(voxels.max())) if voxels.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high)) or low < limits.min - 0.5 or high > limits.max + 0.5:
+        raise ValueError(f"voxels span {low:g} .. {high:g}, outside {dtype.name}'s {limits.min} .. {limits.max}")
+    return np.rint(voxels).astype(dtype)
+
+
 def write_nifti(volume, path: str | Path, *, affine=None, dtype=np.float32) -> Path:
     """Write a 3D volume (array, tensor or channel-first MetaTensor) as NIfTI, atomically.
 
     The affine is the RAS voxel-to-world matrix (MONAI / nibabel convention); it is
-    stored as both sform and qform (code 1, scanner) so every viewer agrees.
+    stored as both sform and qform (code 1, scanner) so every viewer agrees. An
+    integer ``dtype`` rounds float voxels to the nearest integer; values outside its
+    range raise ``ValueError`` (they would wrap around).
     """
     voxels, affine = _as_numpy_and_affine(volume, affine)
     if voxels.ndim != 3:
         raise ValueError(f"write_nifti expects a 3D volume or (1, I, J, K); got shape {voxels.shape}")
     if affine.shape != (4, 4):
         raise ValueError(f"write_nifti expects a 4x4 affine; got shape {affine.shape}")
-    image = nib.Nifti1Image(voxels.astype(dtype, copy=False), affine)
+    image = nib.Nifti1Image(_as_storage_type(voxels, np.dtype(dtype)), affine)
     image.set_sform(affine, code=1)
     image.set_qform(affine, code=1)
     image.header.set_xyzt_units("mm", "sec")

@@ -40,6 +40,30 @@ def test_write_then_read_round_trip(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*"))  # no temp file left by the atomic write
 
 
+@pytest.mark.parametrize(("stored", "slope", "inter"), [(np.int16, 1.0, 0.0), (np.int16, 2.5, -1024.0),
+                                                       (np.uint8, 1.0, 0.0), (np.float64, 1.0, 0.0)])
+def test_read_gives_nibabels_float32_values_in_c_order(tmp_path: Path, stored, slope: float, inter: float) -> None:
+    raw = np.random.default_rng(1).integers(0, 200, size=(6, 7, 5)).astype(stored)
+    image = nib.Nifti1Image(raw, np.eye(4))
+    image.header.set_slope_inter(slope, inter)
+    nib.save(image, str(tmp_path / "v.nii.gz"))
+    expected = np.asarray(nib.load(str(tmp_path / "v.nii.gz")).dataobj, dtype=np.float32)
+    voxels = read_volume(tmp_path / "v.nii.gz")[0].numpy()
+    assert voxels.dtype == np.float32 and voxels.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(voxels, expected)
+
+
+def test_integer_writes_round_and_refuse_values_that_do_not_fit(tmp_path: Path) -> None:
+    hu = np.array([[[-1000.4, -0.6], [2.5, 3071.49]]], dtype=np.float32)
+    path = write_nifti(hu, tmp_path / "ct.nii.gz", affine=np.eye(4), dtype=np.int16)
+    stored = np.asarray(nib.load(str(path)).dataobj)
+    assert stored.dtype == np.int16
+    np.testing.assert_array_equal(stored, [[[-1000, -1], [2, 3071]]])  # nearest, ties to even
+    with pytest.raises(ValueError, match="outside int16"):
+        write_nifti(hu * 20, tmp_path / "wraps.nii.gz", affine=np.eye(4), dtype=np.int16)
+    assert not (tmp_path / "wraps.nii.gz").exists()
+
+
 def test_nibabel_anatomical_and_4d_examples() -> None:
     anatomical = read_volume(NIBABEL_DATA / "anatomical.nii")
     image = nib.load(NIBABEL_DATA / "anatomical.nii")

@@ -117,7 +117,8 @@ def test_nifti_outputs_keep_input_geometry_hu_and_provenance(trained_run: Path, 
         assert output_image.shape == source_image.shape
         np.testing.assert_array_equal(output_image.affine, source_image.affine)
         hu = np.asarray(output_image.dataobj)
-        assert hu.dtype == np.float32 and hu.min() >= HU_MIN and hu.max() <= HU_MAX and hu.std() > 1.0
+        # CT is stored as int16 HU, as scanners and the sample data store it
+        assert hu.dtype == np.int16 and hu.min() >= HU_MIN and hu.max() <= HU_MAX and hu.std() > 1.0
 
     run = load_trained_run(trained_run)
     records = {record.key: record for record in read_manifest(out_dir / "manifest.jsonl")}
