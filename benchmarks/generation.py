@@ -4,13 +4,16 @@ One randomly initialised ``cond_generator3d`` per grid (64^3 and 128^3; the cost
 a forward pass does not depend on the weights), in one process:
 
 * ``eager_fp32``: the baseline, one sample per call under ``torch.no_grad``, fp32,
-  contiguous memory;
+  contiguous memory, upsampling blocks in their direct form (nearest x2, then the
+  convolution on the fine grid);
 * ``generate``: what ``medgan generate`` runs (``pipelines.generate.BatchedSampler``'s
-  call: ``torch.inference_mode``, batches of ``--batch-size``, the precision that
+  call: channels-last 3D weights, ``torch.inference_mode``, batches of ``--batch-size``, the precision that
   ``inference.precision: auto`` picks on this machine: bf16 on CPUs with AMX, fp32
   elsewhere), at every batch size of the sweep;
-* variants that isolate one setting each (inference mode alone, bf16 alone,
-  channels-last 3D), so the table shows what helps and what does not.
+* variants that isolate one setting each (inference mode alone, bf16 alone, the
+  coarse-grid upsampling convolution alone (:mod:`medgan.models.subpixel`, what the
+  generator runs outside training), contiguous memory at the largest batch (generate runs
+  channels-last 3D)), so the table shows what helps and what does not.
 
 Each figure is volumes per second (after one warm-up call), its ratio to the
 eager baseline, peak RSS growth while it ran (the kernel's high-water mark reset
@@ -50,7 +53,9 @@ from common import environment, write_results  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from medgan.models import build_network  # noqa: E402
+from medgan.models.conditional import use_coarse_grid_upsampling  # noqa: E402
 from medgan.precision import autocast, cpu_features, resolve_inference_precision  # noqa: E402
+from pipelines.generate import prepare_for_sampling  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "generation.json"
 FULL = {"grids": (64, 128), "batch_sizes": (1, 2, 4, 8), "channels": [128, 64, 32, 16, 8], "repeats": 3}
@@ -93,6 +98,16 @@ def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5, b
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
+def native_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (AMX or AVX-512 BF16).
+
+    Without either, oneDNN emulates bf16: the 128^3 bf16 path ran for over 10 minutes on
+    a 2-core AVX2 EPYC without finishing, so the benchmark skips it there and says so.
+    """
+    features = cpu_features()
+    return bool(features.get("amx_bf16") or features.get("avx512_bf16"))
+
+
 def generator_flops(generator: torch.nn.Module, batch: int) -> int:
     """FLOPs of one forward pass of ``batch`` samples (torch's flop counter; convs and matmuls)."""
     noise, labels = torch.randn(batch, LATENT), torch.zeros(batch, dtype=torch.long)
@@ -101,12 +116,12 @@ def generator_flops(generator: torch.nn.Module, batch: int) -> int:
     return int(counter.get_total_flops())
 
 
-def build_generator(grid: int, channels: list[int], *, channels_last: bool = False) -> torch.nn.Module:
+def build_generator(grid: int, channels: list[int]) -> torch.nn.Module:
     torch.manual_seed(0)
     generator = build_network(
         {"name": "cond_generator3d", "out_size": [grid] * 3, "channels": channels, "latent_dim": LATENT}
     ).eval()
-    return generator.to(memory_format=torch.channels_last_3d) if channels_last else generator
+    return generator
 
 
 def time_path(call: Callable[[], object], volumes_per_call: int, repeats: int, memory: Any) -> dict[str, Any]:
@@ -128,8 +143,9 @@ def time_path(call: Callable[[], object], volumes_per_call: int, repeats: int, m
 
 def bench_grid(grid: int, settings: dict[str, Any], precision: str, memory: Any) -> dict[str, Any]:
     """Every path at one grid; ratios against the eager fp32 loop of the same run."""
-    generator = build_generator(grid, settings["channels"])
-    channels_last_generator = build_generator(grid, settings["channels"], channels_last=True)
+    generator = build_generator(grid, settings["channels"])  # the coarse-grid form, contiguous
+    sampling_generator = prepare_for_sampling(build_generator(grid, settings["channels"]))  # what generate runs
+    direct_generator = use_coarse_grid_upsampling(build_generator(grid, settings["channels"]), False)
     cpu = torch.device("cpu")
     largest = max(settings["batch_sizes"])
     noise_all = torch.randn(largest, LATENT)
@@ -139,7 +155,7 @@ def bench_grid(grid: int, settings: dict[str, Any], precision: str, memory: Any)
         def run() -> None:
             with torch.no_grad():
                 for index in range(batch):
-                    generator(noise_all[index : index + 1], labels_all[index : index + 1])
+                    direct_generator(noise_all[index : index + 1], labels_all[index : index + 1])
 
         return run
 
@@ -154,19 +170,28 @@ def bench_grid(grid: int, settings: dict[str, Any], precision: str, memory: Any)
     repeats = settings["repeats"]
     plan = [
         ("eager_fp32", eager_loop(largest), largest, "fp32"),
-        ("inference_mode_fp32_batch1", batched(1, mode="inference", use_precision="fp32", model=generator), 1, "fp32"),
-        ("bf16_batch1", batched(1, mode="inference", use_precision="bf16", model=generator), 1, "bf16"),
         (
-            f"channels_last_{precision}_batch{largest}",
-            batched(largest, mode="inference", use_precision=precision, model=channels_last_generator),
+            "inference_mode_fp32_batch1",
+            batched(1, mode="inference", use_precision="fp32", model=direct_generator),
+            1,
+            "fp32",
+        ),
+        ("coarse_grid_fp32_batch1", batched(1, mode="inference", use_precision="fp32", model=generator), 1, "fp32"),
+        (
+            f"contiguous_{precision}_batch{largest}",
+            batched(largest, mode="inference", use_precision=precision, model=generator),
             largest,
             precision,
         ),
     ]
+    if native_bf16():
+        plan.append(
+            ("bf16_batch1", batched(1, mode="inference", use_precision="bf16", model=direct_generator), 1, "bf16")
+        )
     plan += [
         (
             f"generate_batch{batch}",
-            batched(batch, mode="inference", use_precision=precision, model=generator),
+            batched(batch, mode="inference", use_precision=precision, model=sampling_generator),
             batch,
             precision,
         )
@@ -176,15 +201,19 @@ def bench_grid(grid: int, settings: dict[str, Any], precision: str, memory: Any)
     for name, call, volumes, dtype in plan:
         paths[name] = {**time_path(call, volumes, repeats, memory), "precision": dtype}
     baseline = paths["eager_fp32"]["volumes_per_second"]
-    flops_per_volume = generator_flops(generator, 1)
-    for path in paths.values():
+    flops_per_volume = generator_flops(direct_generator, 1)
+    coarse_flops_per_volume = generator_flops(generator, 1)
+    direct_paths = ("eager_fp32", "inference_mode_fp32_batch1", "bf16_batch1")  # the rest run the coarse-grid form
+    for name, path in paths.items():
         path["speedup_vs_eager_fp32"] = path["volumes_per_second"] / baseline
-        path["gflops_per_second"] = path["volumes_per_second"] * flops_per_volume / 1e9
+        executed = flops_per_volume if name in direct_paths else coarse_flops_per_volume
+        path["gflops_per_second"] = path["volumes_per_second"] * executed / 1e9  # FLOPs the path executes
     best = max((name for name in paths if name.startswith("generate_")), key=lambda n: paths[n]["volumes_per_second"])
     return {
         "grid": [grid] * 3,
         "generator_channels": settings["channels"],
         "gflop_per_volume": flops_per_volume / 1e9,
+        "gflop_per_volume_coarse_grid": coarse_flops_per_volume / 1e9,
         "paths": paths,
         "best_generate_path": best,
         "speedup_best_generate_vs_eager_fp32": paths[best]["speedup_vs_eager_fp32"],
@@ -207,6 +236,7 @@ def measure(smoke: bool) -> dict[str, Any]:
         "generate_precision": precision,
         "matmul_peak_gflops": peaks,
         "cpu_features": dict(cpu_features()),
+        "bf16_paths": "timed" if native_bf16() else "skipped: no native bf16 on this CPU (no AMX / AVX-512 BF16)",
         "grids": grids,
         "targets": {
             name: {

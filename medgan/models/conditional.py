@@ -29,6 +29,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from medgan.errors import ConfigError
 from medgan.models.registry import InputRequirement, register_network
+from medgan.models.subpixel import upsample_conv3d
 
 
 class ConditionalBatchNorm3d(nn.Module):
@@ -50,7 +51,17 @@ class ConditionalBatchNorm3d(nn.Module):
 
 
 class _UpBlock(nn.Module):
-    """Nearest x2, conv, conditional BN, ReLU, conv, conditional BN, ReLU (with a 1x1x1 skip)."""
+    """Nearest x2, conv, conditional BN, ReLU, conv, conditional BN, ReLU (with a 1x1x1 skip).
+
+    Outside training (sampling, validation) the first convolution runs on the coarse grid
+    (:func:`~medgan.models.subpixel.upsample_conv3d`) and the 1x1x1 skip before the
+    upsampling (the two commute): the same volume to float rounding, ~1.9x fewer
+    multiply-adds for the generator (a 4x4x4 transposed convolution). Training keeps the
+    direct form, and so does a block whose ``coarse_grid`` is False
+    (:func:`use_coarse_grid_upsampling`; the benchmark's baseline).
+    """
+
+    coarse_grid = True
 
     def __init__(self, in_channels: int, out_channels: int, embedding_dim: int) -> None:
         super().__init__()
@@ -61,10 +72,23 @@ class _UpBlock(nn.Module):
         self.skip = nn.Conv3d(in_channels, out_channels, 1)
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        upsampled = F.interpolate(features, scale_factor=2, mode="nearest")
-        hidden = F.relu(self.norm1(self.conv1(upsampled), embedding))
+        if self.training or not self.coarse_grid:
+            upsampled = F.interpolate(features, scale_factor=2, mode="nearest")
+            hidden, skip = self.conv1(upsampled), self.skip(upsampled)
+        else:
+            hidden = upsample_conv3d(features, self.conv1)
+            skip = F.interpolate(self.skip(features), scale_factor=2, mode="nearest")
+        hidden = F.relu(self.norm1(hidden, embedding))
         hidden = F.relu(self.norm2(self.conv2(hidden), embedding))
-        return hidden + self.skip(upsampled)
+        return hidden + skip
+
+
+def use_coarse_grid_upsampling(generator: nn.Module, enabled: bool) -> nn.Module:
+    """Switch the coarse-grid form of every upsampling block of ``generator`` on or off (in place)."""
+    for module in generator.modules():
+        if isinstance(module, _UpBlock):
+            module.coarse_grid = enabled
+    return generator
 
 
 @register_network("cond_generator3d")
