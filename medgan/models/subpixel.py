@@ -19,7 +19,8 @@ A transposed convolution (stride 2, padding 1, kernel ``K[0..3]``) computes
 ``y[2i+a] = sum_j x[i+j] K[a + 1 - 2j]``, so ``K = [w[1], w[0] + w[1], w[-1] + w[0], w[-1]]``
 (:data:`_TRANSPOSED_TAPS`); 3D applies it per axis. Measured on a 2-core AVX2 CPU (fp32,
 one volume): 1.7x (16 -> 8 channels, 64^3 -> 128^3) to 4.3x (128 -> 64 channels, 8^3 -> 16^3)
-faster than the direct form.
+faster than the direct form; the cgan3d generator's training pass (forward and backward, 32^3,
+batch 4) 1.9x.
 """
 
 from __future__ import annotations

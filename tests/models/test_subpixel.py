@@ -38,3 +38,23 @@ def test_generator_samples_are_the_same_in_the_coarse_grid_form() -> None:
         direct = use_coarse_grid_upsampling(generator, False)(noise, labels)
     assert fast.shape == (3, 1, 16, 16, 16) and fast.std() > 0
     torch.testing.assert_close(fast, direct, atol=1e-5, rtol=1e-5)
+
+
+def test_training_gradients_match_the_direct_form() -> None:
+    torch.manual_seed(2)
+    coarse = torch.randn(2, 3, 4, 4, 4, requires_grad=True)
+    conv = nn.Conv3d(3, 4, 3, padding=1)
+    target = torch.randn(2, 4, 8, 8, 8)
+    grads = []
+    for form in ("direct", "coarse"):
+        conv.zero_grad()
+        coarse.grad = None
+        out = (
+            conv(F.interpolate(coarse, scale_factor=2, mode="nearest"))
+            if form == "direct"
+            else upsample_conv3d(coarse, conv)
+        )
+        ((out - target) ** 2).mean().backward()
+        grads.append((conv.weight.grad.clone(), conv.bias.grad.clone(), coarse.grad.clone()))
+    for direct, fast in zip(*grads, strict=True):
+        torch.testing.assert_close(fast, direct, atol=1e-5, rtol=1e-5)
