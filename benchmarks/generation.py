@@ -11,7 +11,7 @@ a forward pass does not depend on the weights), in one process:
   ``inference.precision: auto`` picks on this machine: bf16 on CPUs with AMX, fp32
   elsewhere), at every batch size of the sweep;
 * variants that isolate one setting each (inference mode alone, bf16 alone, the
-  coarse-grid upsampling convolution alone (:mod:`medgan.models.subpixel`, what the
+  coarse-grid upsampling convolution alone (:mod:`medgan.models.upsample_conv`, what the
   generator runs), contiguous memory at the largest batch (generate runs
   channels-last 3D)), so the table shows what helps and what does not.
 

@@ -109,12 +109,11 @@ def _float32_voxels(dataobj) -> np.ndarray:
     (0.45 s), with the same values; scaled data takes nibabel's own scaling path.
     """
     slope, inter = getattr(dataobj, "slope", 1.0), getattr(dataobj, "inter", 0.0)
-    if hasattr(dataobj, "get_unscaled") and slope == 1.0 and inter == 0.0:
+    if hasattr(dataobj, "get_unscaled") and slope == 1.0 and inter == 0.0:  # complex types are refused before
         raw = np.asanyarray(dataobj.get_unscaled())
-        if not np.issubdtype(raw.dtype, np.complexfloating):
-            voxels = np.empty(raw.shape, dtype=np.float32)
-            voxels[...] = raw
-            return voxels
+        voxels = np.empty(raw.shape, dtype=np.float32)
+        voxels[...] = raw
+        return voxels
     return np.ascontiguousarray(np.asarray(dataobj, dtype=np.float32))
 
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from medgan.models import build_network
 from medgan.models.conditional import use_coarse_grid_upsampling
-from medgan.models.subpixel import upsample_conv3d
+from medgan.models.upsample_conv import upsample_conv3d
 
 
 @pytest.mark.parametrize(("shape", "bias"), [((2, 3, 4, 5, 6), True), ((1, 2, 1, 3, 2), False)])
