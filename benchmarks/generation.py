@@ -7,9 +7,9 @@ a forward pass does not depend on the weights), in one process:
   contiguous memory, upsampling blocks in their direct form (nearest x2, then the
   convolution on the fine grid);
 * ``generate``: what ``medgan generate`` runs (``pipelines.generate.BatchedSampler``'s
-  call: channels-last 3D weights, ``torch.inference_mode``, batches of ``--batch-size``, the precision that
-  ``inference.precision: auto`` picks on this machine: bf16 on CPUs with AMX, fp32
-  elsewhere), at every batch size of the sweep;
+  call: channels-last 3D weights, ``torch.inference_mode``, batches of ``--batch-size``,
+  the precision that ``inference.precision: auto`` picks on this machine: bf16 on CPUs
+  with AMX, fp32 elsewhere), at every batch size of the sweep;
 * variants that isolate one setting each (inference mode alone, bf16 alone, the
   coarse-grid upsampling convolution alone (:mod:`medgan.models.upsample_conv`, what the
   generator runs), contiguous memory at the largest batch (generate runs
@@ -118,10 +118,8 @@ def generator_flops(generator: torch.nn.Module, batch: int) -> int:
 
 def build_generator(grid: int, channels: list[int]) -> torch.nn.Module:
     torch.manual_seed(0)
-    generator = build_network(
-        {"name": "cond_generator3d", "out_size": [grid] * 3, "channels": channels, "latent_dim": LATENT}
-    ).eval()
-    return generator
+    spec = {"name": "cond_generator3d", "out_size": [grid] * 3, "channels": channels, "latent_dim": LATENT}
+    return build_network(spec).eval()
 
 
 def time_path(call: Callable[[], object], volumes_per_call: int, repeats: int, memory: Any) -> dict[str, Any]:
