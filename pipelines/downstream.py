@@ -49,6 +49,7 @@ RUN_SETTINGS = (
     "images",
     "label_key",
     "lesion_mask_key",
+    "lesion_type_key",
     "spacing",
     "spatial_size",
     "seed",

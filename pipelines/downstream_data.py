@@ -29,7 +29,7 @@ from medgan.data.datalist import DEFAULT_PATH_KEYS, load_datalist
 from medgan.data.presets import get_preset
 from medgan.data.transforms import build_inference_transforms
 from medgan.errors import InputError, medgan_error_in
-from medgan.evaluation.downstream.cases import HEALTHY, LESION, StudyCase, StudyCases
+from medgan.evaluation.downstream.cases import HEALTHY, LESION, StudyCase, StudyCases, lesion_type_classes
 from medgan.evaluation.downstream.runs import StudyData
 from medgan.io.atomic import atomic_path
 from medgan.io.hashing import sha256_files
@@ -182,10 +182,27 @@ def _cases(roles: dict[str, list[dict[str, Any]]], config: DownstreamConfig) -> 
                     label=int(entry[config.label_key]),
                     synthetic=role == "synthetic",
                     source_subject=entry.get("source_subject"),
+                    lesion_type=_lesion_type(entry, config),
                 )
             )
             row += 1
-    return StudyCases(**by_role)
+    if not config.lesion_type_key:
+        return StudyCases(**by_role)
+    real = [*by_role["train"], *by_role["validation"], *by_role["test"]]
+    types, reason = lesion_type_classes(real, by_role["synthetic"])
+    if reason:
+        LOG.warning("downstream: classify is lesion / no lesion only: %s (%r)", reason, config.lesion_type_key)
+    else:
+        LOG.info("downstream: classify also tells the lesion types apart: %s", ", ".join(types))
+    return StudyCases(**by_role, lesion_types=types)
+
+
+def _lesion_type(entry: dict[str, Any], config: DownstreamConfig) -> str | None:
+    """A lesion case's type from the datalist (None for healthy cases, or when types are off or missing)."""
+    if not config.lesion_type_key or entry[config.label_key] != LESION:
+        return None
+    value = entry.get(config.lesion_type_key)
+    return str(value) if value not in (None, "") else None
 
 
 def _read_cache(cache: Path) -> dict[str, Any] | None:

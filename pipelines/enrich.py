@@ -506,6 +506,7 @@ def write_enriched_datalist(config: EnrichConfig, out_dir: Path) -> Path:
                 config.label_key: sidecar["label"],
                 "synthetic": True,
                 "source_subject": sidecar["source_subject"],
+                **_case_lesion_type(sidecar, config),
             }
         )
     merged.setdefault(config.split, [])
@@ -515,6 +516,14 @@ def write_enriched_datalist(config: EnrichConfig, out_dir: Path) -> Path:
         f"{content.get('description', '')} + {len(synthetic)} synthetic lesion cases (medgan enrich)".strip(" +")
     )
     return atomic_write_text(out_dir / "datalist.json", json.dumps(merged, indent=2) + "\n")
+
+
+def _case_lesion_type(sidecar: dict[str, Any], config: EnrichConfig) -> dict[str, str]:
+    """``{lesion_type_key: type}`` when every lesion of the case has that one type (the downstream study's class)."""
+    types = {lesion.get("lesion_type") for lesion in sidecar.get("lesions", [])}
+    if not config.lesion_type_key or len(types) != 1 or None in types:
+        return {}
+    return {config.lesion_type_key: str(types.pop())}
 
 
 def count_line(summary: JobSummary) -> str:

@@ -56,6 +56,11 @@ class DownstreamConfig(StrictModel):
     )
     label_key: str = Field("label", description="Datalist key of the class: 0 = healthy, 1 = lesion.")
     lesion_mask_key: str = Field("lesion_mask", description="Datalist key of lesion masks (needed by detect).")
+    lesion_type_key: str | None = Field(
+        "lesion_type",
+        description="Datalist key of a lesion case's type: classify then also tells the types apart (when every "
+        "lesion case has one and >= 2 occur); null: lesion / no lesion only.",
+    )
     spacing: list[float] | None = Field(None, description="Resample to this spacing in mm (null: keep the files').")
     spatial_size: list[int] = Field(
         [48, 48, 48], description="Every volume is body-cropped, then padded / cropped to this size (voxels)."

@@ -45,7 +45,12 @@ def _sweep_axes(ax, cells: Sequence[Mapping[str, Any]], x_of, *, log_x: bool) ->
     if log_x:
         ax.set_xscale("log", base=2)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+
+
+def _legend(ax) -> None:
+    """A legend when the panel has labelled lines (a real-only study's ratio panel may have none)."""
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=7)
 
 
 def save_sweep_plot(
@@ -68,6 +73,7 @@ def save_sweep_plot(
         return cell["n_real_cases"] if cell["ratio"] in (None, reference_ratio) else None
 
     _sweep_axes(left, task_cells, by_n, log_x=True)
+    _legend(left)
     left.set_xlabel(f"real training cases (synthetic:real = {reference_ratio:g})")
     left.set_ylabel(METRIC_LABEL.get(metric, metric))
     ratio_cells = [c for c in task_cells if c["n_real"] == reference_n_real]
@@ -81,7 +87,7 @@ def save_sweep_plot(
             label, colour = CONDITION_STYLE[cell["condition"]]
             right.axhline(cell["estimate"], color=colour, label=label, linestyle="--")
             right.axhspan(cell["low"], cell["high"], color=colour, alpha=0.1)
-    right.legend(fontsize=7)
+    _legend(right)
     right.set_xlabel(f"synthetic:real ratio ({reference_n_real} real cases)")
     fig.suptitle(f"downstream {task}: mean over seeds, 95 % bootstrap band (test cases x seeds)")
     fig.tight_layout()

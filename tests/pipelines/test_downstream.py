@@ -63,6 +63,9 @@ def test_quick_study_writes_results_plots_and_resumes_identically(tmp_path: Path
     # leakage guard: no run trained on a case made from a test head (8 eligible, 2 refused)
     run = json.loads((tmp_path / "study" / "runs" / "classify-synthetic-n8-r1-rep0.json").read_text())
     assert run["n_synthetic_cases"] == 8 and run["n_real_cases"] == 8
+    # the sample heads and enrich's cases name their lesion types: classify tells them apart too
+    assert run["lesion_types"] == ["calcified_mass", "haemorrhage", "hypointense_mass"]
+    assert all("type_balanced_accuracy" in cell["secondary_means"] for cell in content["cells"])
 
     # a killed study: the missing runs are trained again, with identical results
     killed = tmp_path / "study" / "runs" / "classify-negative_control-n8-r1-rep1.json"

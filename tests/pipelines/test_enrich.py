@@ -68,6 +68,9 @@ def test_datalist_keeps_the_sources_and_adds_flagged_cases_both_loaders_read(enr
     assert len(validation) == 4 + 4 and len(synthetic) == 4
     assert {e["source_subject"] for e in synthetic} == {"subject_010", "subject_014"}
     assert all(e["label"] == 1 and Path(e["lesion_mask"]).is_file() for e in synthetic)
+    for entry in synthetic:  # the case's lesion type, for a downstream study that tells types apart
+        sidecar = json.loads((enriched / entry["subject"] / "case.json").read_text())
+        assert entry["lesion_type"] == sidecar["lesions"][0]["lesion_type"]
     assert len(load_datalist(datalist, "training")) == 16  # the other lists unchanged
     monai_entries = load_decathlon_datalist(str(datalist), data_list_key="validation", base_dir=str(enriched))
     assert all(Path(entry["ct"]).is_file() for entry in monai_entries)

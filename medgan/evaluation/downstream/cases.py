@@ -9,10 +9,14 @@ Rules (each tested):
   (the leakage guard): a lesion pasted into a held-out head would let the network see a test
   head in training.
 * The negative control takes the very synthetic cases a run of the synthetic condition takes,
-  with their label (and mask), but the image of the healthy case each was made from, so it adds
+  with their label (lesion type and mask), but the image of the healthy case each was made from, so it adds
   the same number of "lesion" cases that carry no lesion: whatever it gains is not lesion
   information, and a trustworthy study shows none. Synthetic cases without a real source (a
   ``generate`` output) borrow a synthetic healthy sample instead.
+* Lesion types: the classifier tells healthy from each lesion type (class 0 = healthy, 1.. = the
+  types in sorted order) when every real and synthetic lesion case names a type, at least two
+  types occur among the real cases, and no synthetic case brings a type the real cases lack;
+  otherwise it is lesion / no lesion only, and :func:`lesion_type_classes` says why.
 """
 
 from __future__ import annotations
@@ -36,15 +40,17 @@ class StudyCase:
     label: int
     synthetic: bool = False
     source_subject: str | None = None
+    lesion_type: str | None = None
 
 
 @dataclass(frozen=True)
 class TrainingItem:
-    """One training volume of a run: image row, label, and the row whose lesion mask it carries (or None)."""
+    """One training volume of a run: image row, label, the row whose lesion mask it carries (or None), its type."""
 
     image_row: int
     label: int
     mask_row: int | None
+    lesion_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,13 @@ class StudyCases:
     validation: list[StudyCase]
     test: list[StudyCase]
     synthetic: list[StudyCase]
+    lesion_types: tuple[str, ...] = ()  # the classifier's lesion classes (empty: lesion / no lesion only)
+
+    def class_index(self, label: int, lesion_type: str | None) -> int:
+        """The classifier's class of a case: 0 healthy, else 1 (no types) or 1 + the type's index."""
+        if label == HEALTHY or not self.lesion_types:
+            return int(label)
+        return 1 + self.lesion_types.index(lesion_type)
 
     def held_out_subjects(self) -> set[str]:
         """Subjects of the validation and test lists: no synthetic case may come from them."""
@@ -64,6 +77,22 @@ class StudyCases:
         """Synthetic lesion cases whose source is not held out (the leakage guard), in datalist order."""
         held_out = self.held_out_subjects()
         return [c for c in self.synthetic if c.label == LESION and c.source_subject not in held_out]
+
+
+def lesion_type_classes(
+    real: Sequence[StudyCase], synthetic: Sequence[StudyCase]
+) -> tuple[tuple[str, ...], str | None]:
+    """The lesion types the classifier tells apart (sorted), or ``()`` and the reason it cannot."""
+    untyped = [c.subject for c in (*real, *synthetic) if c.label == LESION and not c.lesion_type]
+    if untyped:
+        return (), f"{len(untyped)} lesion case(s) name no lesion type (e.g. {untyped[0]!r})"
+    types = tuple(sorted({c.lesion_type for c in real if c.label == LESION}))
+    if len(types) < 2:
+        return (), f"the real lesion cases hold {len(types)} lesion type(s); telling types apart needs two"
+    foreign = sorted({c.lesion_type for c in synthetic if c.label == LESION} - set(types))
+    if foreign:
+        return (), f"synthetic cases bring lesion type(s) {foreign} that no real case has"
+    return types, None
 
 
 def sample_real(train: Sequence[StudyCase], n_real: int | str, rng: np.random.Generator) -> list[StudyCase]:
@@ -119,11 +148,12 @@ def training_items(
 
     ``mask_rows`` maps an image row to the row of its lesion mask (rows without one train as empty masks).
     """
-    items = [TrainingItem(c.row, c.label, mask_rows.get(c.row)) for c in real]
+    items = [TrainingItem(c.row, c.label, mask_rows.get(c.row), c.lesion_type) for c in real]
     if condition in ("synthetic", "synthetic_classical"):
-        items += [TrainingItem(c.row, c.label, mask_rows.get(c.row)) for c in synthetic]
+        items += [TrainingItem(c.row, c.label, mask_rows.get(c.row), c.lesion_type) for c in synthetic]
     elif condition == "negative_control":
         items += [
-            TrainingItem(row, c.label, mask_rows.get(c.row)) for c, row in zip(synthetic, control_rows, strict=True)
+            TrainingItem(row, c.label, mask_rows.get(c.row), c.lesion_type)
+            for c, row in zip(synthetic, control_rows, strict=True)
         ]
     return items

@@ -23,6 +23,8 @@ from medgan.data.classical_augmentation import ClassicalAugmentation
 from medgan.evaluation.binary_metrics import operating_point, youden_threshold
 from medgan.evaluation.classifier import ClassifierSettings, predict_probabilities, train_classifier
 from medgan.evaluation.downstream.cases import (
+    LESION,
+    StudyCase,
     StudyCases,
     TrainingItem,
     control_images,
@@ -83,7 +85,8 @@ def run_training_set(
 
 def _stack(data: StudyData, items: list[TrainingItem]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     images = data.images[[item.image_row for item in items]]
-    labels = torch.tensor([item.label for item in items], dtype=torch.int64)
+    classes = [data.cases.class_index(item.label, item.lesion_type) for item in items]
+    labels = torch.tensor(classes, dtype=torch.int64)
     empty = torch.zeros((1, *data.images.shape[2:]), dtype=torch.bool)
     masks = torch.stack([data.masks[item.mask_row] if item.mask_row is not None else empty for item in items])
     return images, labels, masks
@@ -114,20 +117,49 @@ def _classify(spec: RunSpec, config: DownstreamConfig, data: StudyData, items: l
     augment = None if augmentation is None else (lambda batch: augmentation(batch)[0])
     # no flips either outside the classical conditions
     settings = ClassifierSettings(**_trainer_fields(config.classifier, spec, config), flip_axes=())
-    network = train_classifier(images, labels, num_classes=2, settings=settings, augment=augment)
+    types = data.cases.lesion_types
+    network = train_classifier(images, labels, num_classes=1 + max(1, len(types)), settings=settings, augment=augment)
     validation_rows = [c.row for c in data.cases.validation]
     test_rows = [c.row for c in data.cases.test]
-    validation_scores = predict_probabilities(network, data.images[validation_rows])[:, 1].numpy()
-    test_scores = predict_probabilities(network, data.images[test_rows])[:, 1].numpy()
+    # lesion score = the probability of any lesion class (with two classes exactly p[:, 1])
+    validation_scores = predict_probabilities(network, data.images[validation_rows])[:, 1:].sum(dim=1).numpy()
+    test_probabilities = predict_probabilities(network, data.images[test_rows])
+    test_scores = test_probabilities[:, 1:].sum(dim=1).numpy()
     validation_labels = np.array([c.label for c in data.cases.validation])
     test_labels = np.array([c.label for c in data.cases.test])
     threshold = youden_threshold(validation_scores, validation_labels)
-    return {
+    scored = {
         "checkpoint_sha256": weights_sha256(network),
         "metrics": {"auc": roc_auc(test_scores, test_labels), **operating_point(test_scores, test_labels, threshold)},
         "threshold": threshold,
         "test_scores": [round(float(s), 6) for s in test_scores],
     }
+    if types:
+        type_metrics, predictions = _type_results(types, data.cases.test, test_probabilities)
+        scored["metrics"].update(type_metrics)
+        scored.update(lesion_types=list(types), test_type_predictions=predictions)
+    return scored
+
+
+def _type_results(
+    types: tuple[str, ...], test: list[StudyCase], probabilities: torch.Tensor
+) -> tuple[dict[str, float], list[str | None]]:
+    """Lesion-type metrics on the test list's lesion cases, and the predicted type per test case (None: healthy).
+
+    The predicted type is the most probable lesion class. ``type_accuracy`` is over the test
+    lesion cases; ``type_balanced_accuracy`` the mean per-type recall over the types they hold
+    (chance: 1 / number of types, whatever the type mix).
+    """
+    guesses = [types[int(i)] for i in probabilities[:, 1:].argmax(dim=1)]
+    predictions = [guess if case.label == LESION else None for case, guess in zip(test, guesses, strict=True)]
+    pairs = [(case.lesion_type, guess) for case, guess in zip(test, predictions, strict=True) if guess is not None]
+    truths = sorted({truth for truth, _ in pairs})
+    recalls = [np.mean([guess == truth for truth, guess in pairs if truth == kind]) for kind in truths]
+    metrics = {
+        "type_accuracy": float(np.mean([truth == guess for truth, guess in pairs])) if pairs else float("nan"),
+        "type_balanced_accuracy": float(np.mean(recalls)) if recalls else float("nan"),
+    }
+    return metrics, predictions
 
 
 def _detect(spec: RunSpec, config: DownstreamConfig, data: StudyData, items: list[TrainingItem]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from medgan.evaluation.downstream.cases import (
     StudyCase,
     StudyCases,
     control_images,
+    lesion_type_classes,
     sample_real,
     sample_synthetic,
     training_items,
@@ -69,3 +70,30 @@ def test_a_synthetic_case_without_a_counterpart_is_a_clear_error() -> None:
     cases = StudyCases(_cases().train, _cases().validation, _cases().test, [orphan])
     with pytest.raises(InputError, match="negative control"):
         control_images([orphan], cases, np.random.default_rng(0))
+
+
+def _typed(row: int, subject: str, label: int, lesion_type: str | None, **other: object) -> StudyCase:
+    return StudyCase(row, subject, label, lesion_type=lesion_type if label else None, **other)
+
+
+def test_lesion_types_are_classes_only_when_every_lesion_case_names_a_known_one() -> None:
+    real = [_typed(0, "h", 0, None), _typed(1, "a", 1, "haemorrhage"), _typed(2, "b", 1, "calcified_mass")]
+    synthetic = [_typed(3, "a_syn", 1, "haemorrhage", synthetic=True, source_subject="h")]
+    assert lesion_type_classes(real, synthetic) == (("calcified_mass", "haemorrhage"), None)
+    types, reason = lesion_type_classes([*real, _typed(4, "c", 1, None)], synthetic)
+    assert types == () and "1 lesion case(s) name no lesion type" in reason and "'c'" in reason
+    types, reason = lesion_type_classes(real[:2], [])
+    assert types == () and "needs two" in reason
+    foreign = [_typed(5, "x_syn", 1, "glioma", synthetic=True, source_subject="h")]
+    types, reason = lesion_type_classes(real, foreign)
+    assert types == () and "'glioma'" in reason
+
+
+def test_class_indices_and_the_negative_control_keep_the_synthetic_case_s_type() -> None:
+    cases = StudyCases([], [], [], [], lesion_types=("calcified_mass", "haemorrhage"))
+    classes = [cases.class_index(0, None), cases.class_index(1, "calcified_mass"), cases.class_index(1, "haemorrhage")]
+    assert classes == [0, 1, 2]
+    assert StudyCases([], [], [], []).class_index(1, "haemorrhage") == 1  # types off: lesion / no lesion
+    chosen = [_typed(14, "s0_syn", 1, "haemorrhage", synthetic=True, source_subject="s0")]
+    items = training_items("negative_control", [], chosen, [0], mask_rows={14: 14})
+    assert [(i.image_row, i.label, i.mask_row, i.lesion_type) for i in items] == [(0, 1, 14, "haemorrhage")]
