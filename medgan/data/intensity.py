@@ -48,19 +48,15 @@ class IntensityWindow:
         """Map physical values to [-1, 1]; with ``clip`` values beyond the window land on its edge."""
         # One new tensor, then in place: bit-identical to the out-of-place formula, ~2.5x faster on a 13 M-voxel head.
         values = values if values.is_floating_point() else values.float()
-        mapped = torch.clamp(values, self.low, self.high) if clip else values - self.low
-        if clip:
-            mapped.sub_(self.low)
-        mapped.mul_(2.0 / (self.high - self.low)).sub_(1.0)
+        shifted = torch.clamp(values, self.low, self.high).sub_(self.low) if clip else values - self.low
+        mapped = shifted.mul_(2.0 / (self.high - self.low)).sub_(1.0)
         return mapped.clamp_(-1.0, 1.0) if clip else mapped  # float rounding may step a hair past +-1
 
     def from_network(self, values: torch.Tensor, *, clip: bool = True) -> torch.Tensor:
         """Map network values back to physical units; with ``clip`` the result stays inside the window."""
         values = values if values.is_floating_point() else values.float()
-        physical = torch.clamp(values, -1.0, 1.0) if clip else values + 1.0
-        if clip:
-            physical.add_(1.0)
-        return physical.mul_((self.high - self.low) / 2.0).add_(self.low)
+        shifted = torch.clamp(values, -1.0, 1.0).add_(1.0) if clip else values + 1.0
+        return shifted.mul_((self.high - self.low) / 2.0).add_(self.low)
 
 
 def _source_name(volume: torch.Tensor) -> str | None:

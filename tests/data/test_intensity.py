@@ -79,3 +79,17 @@ def test_window_rejects_empty_interval_and_bad_percentiles():
         IntensityWindow(5.0, 5.0)
     with pytest.raises(ValueError):
         percentile_window(torch.ones(4), lower=60, upper=40)
+
+
+def test_window_mapping_leaves_its_input_untouched_and_promotes_integers():
+    """The mapping works in place on a new tensor, never on the caller's (a read volume is reused)."""
+    window = IntensityWindow(-1024.0, 3071.0)
+    hu = torch.tensor([-2000.0, -1024.0, 0.0, 1500.0, 4000.0])
+    before = hu.clone()
+    for clip in (True, False):
+        mapped = window.to_network(hu, clip=clip)
+        assert torch.equal(hu, before)
+        mapped_before = mapped.clone()
+        window.from_network(mapped, clip=clip)
+        assert torch.equal(mapped, mapped_before)
+    np.testing.assert_allclose(window.to_network(hu.to(torch.int32)).numpy(), window.to_network(hu).numpy())
