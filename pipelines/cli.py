@@ -230,6 +230,14 @@ def train_command(
     help="Override an inference setting of the run (roi_size, overlap, sw_batch_size, context, precision, "
     "channels_last, air_outside_body, mode); repeatable.",
 )
+@click.option(
+    "--nan-fill",
+    type=float,
+    default=None,
+    metavar="VALUE",
+    help="Replace NaN / Inf voxels (e.g. outside a registered scan's field of view) with VALUE, in the input's "
+    "units (0: MRI background), instead of failing the item; the manifest entry says how many were replaced.",
+)
 @quiet_option
 def translate_command(
     run_dir: Path,
@@ -241,6 +249,7 @@ def translate_command(
     overwrite: bool,
     device: str,
     overrides: tuple[str, ...],
+    nan_fill: float | None,
     quiet: bool,
 ) -> None:
     """Translate INPUTS (e.g. MRI -> pseudo-CT in HU) with a trained run.
@@ -259,6 +268,7 @@ def translate_command(
       medgan translate --run runs/p2p sample_data/datalist.json --split test --out pseudo_ct/
       medgan translate --run runs/p2p studies/*/MR --out pct/ --format dicom --shard 0/4
       medgan translate --run runs/p2p scan.nii.gz --out pct/ --set inference.roi_size=[64,64,64]
+      medgan translate --run runs/p2p registered_t1.nii.gz --out pct/ --nan-fill 0
     """
     from medgan.errors import ConfigError
     from pipelines.translate import check_inference_overrides, run_translate
@@ -278,6 +288,7 @@ def translate_command(
         progress=not quiet,
         split=split,
         overrides=overrides,
+        nan_fill=nan_fill,
     )
     n_warned = sum(1 for record in summary.records if record.warnings)
     click.echo(

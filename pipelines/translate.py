@@ -18,6 +18,7 @@ nothing else of the run's config may change.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from medgan.devices import resolve_device
 from medgan.errors import ConfigError, OutputPathError
 from medgan.inference import InferencePlan, SlidingWindowSettings, Translator, VolumeTranslator
 from medgan.inference.input_guard import InputGuard
-from medgan.io import atomic_write_text, write_dicom_series, write_nifti
+from medgan.io import ReadOptions, atomic_write_text, write_dicom_series, write_nifti
 from medgan.jobs import ItemResult, JobFingerprint, JobItem, JobSummary, parse_shard, run_job, unique_output_names
 from medgan.training import load_trained_run
 from medgan.training.trained_run import trained_spacing_of
@@ -174,6 +175,7 @@ def translate_inputs(
     sw_device: str | torch.device = "cpu",
     window: SlidingWindowSettings | None = None,
     profile: DataProfile | None = None,
+    nan_fill: float | None = None,
 ) -> JobSummary:
     """Run the translate job with any ``translator`` callable (what :func:`run_translate` does with a run).
 
@@ -181,6 +183,8 @@ def translate_inputs(
     ``profile`` is the run's training data profile: inputs are resampled to the
     trained spacing (:func:`medgan.training.trained_run.trained_spacing_of`) and
     checked by the input guard against it (modality checks only without one).
+    ``nan_fill``: NaN / Inf voxels become this value (the item's manifest entry says
+    how many) instead of failing the item.
     ``fingerprint`` says which weights and config made the outputs, so re-runs can
     skip finished items. Returns the job summary; ``summary.exit_code`` is 1 when
     any item failed (a refused input fails its item).
@@ -204,7 +208,13 @@ def translate_inputs(
     trained_spacing = trained_spacing_of(config, profile)
     guard = InputGuard(profile, config.data.source_modality, trained_spacing)
     volume_translator = VolumeTranslator.from_config(
-        translator, config, sw_device=sw_device, window=window, target_spacing=trained_spacing, source_check=guard
+        translator,
+        config,
+        sw_device=sw_device,
+        window=window,
+        target_spacing=trained_spacing,
+        source_check=guard,
+        read_options=None if nan_fill is None else ReadOptions(nan_policy="replace", nan_fill=nan_fill),
     )
 
     output_dtype = get_preset(target_modality).nifti_dtype  # CT: int16 HU
@@ -234,6 +244,16 @@ def translate_inputs(
 JOB_SETTINGS_FILE = "translate_job.yaml"
 
 
+def _with_nan_fill(config_sha256_hex: str, nan_fill: float | None) -> str:
+    """The job's config hash: the effective config's, folded with ``nan_fill`` when one is set.
+
+    Without a fill the hash is the config's own, so outputs of earlier jobs still count as done.
+    """
+    if nan_fill is None:
+        return config_sha256_hex
+    return hashlib.sha256(f"{config_sha256_hex}|nan_fill={float(nan_fill)!r}".encode()).hexdigest()
+
+
 def _save_job_settings(out_dir: Path, settings: dict) -> Path:
     """Record what produced the outputs (run, checkpoint, resolved config, options) beside them.
 
@@ -255,6 +275,7 @@ def run_translate(
     progress: bool = True,
     split: str | None = None,
     overrides: Sequence[str] = (),
+    nan_fill: float | None = None,
 ) -> JobSummary:
     """Translate ``inputs`` with the trained run in ``run_dir``; outputs and manifest go to ``out_dir``.
 
@@ -263,15 +284,16 @@ def run_translate(
     items. Windows run on ``device`` ("auto": CUDA when present); the stitched
     volume stays in host memory. ``overrides`` are ``inference.KEY=VALUE`` strings
     applied to the run's config (anything else is a ConfigError). The fingerprint's
-    config hash is that of the effective config, so outputs made with other
-    inference settings are redone rather than skipped. See :func:`translate_inputs`.
+    config hash is that of the effective config (and of ``nan_fill`` when set), so
+    outputs made with other inference settings are redone rather than skipped. See
+    :func:`translate_inputs`.
     """
     parse_shard(shard)  # a bad --shard is reported before the run is loaded
     check_inference_overrides(overrides)  # and so is a foreign --set key
     torch_device = resolve_device(device)
     run = load_trained_run(run_dir, device=torch_device)
     config = with_inference_overrides(run.config, overrides)
-    effective_sha256 = config_sha256(config)
+    effective_sha256 = _with_nan_fill(config_sha256(config), nan_fill)
     inference_plan = InferencePlan.from_config(config.inference, torch_device, divisible_by=config.data.divisible_by)
     inference_plan.prepare(run.networks.values())  # weights in the windows' memory format, once
     LOG.info("inference: %s", inference_plan.describe())
@@ -287,6 +309,7 @@ def run_translate(
             "output_format": output_format,
             "split": split,
             "inference_overrides": list(overrides),
+            "nan_fill": nan_fill,
             "inference_path": inference_plan.describe(),
             "trained_spacing": None if trained_spacing is None else [float(v) for v in trained_spacing],
             "data_profile": run.profile is not None,
@@ -306,4 +329,5 @@ def run_translate(
         split=split,
         sw_device=torch_device,
         profile=run.profile,
+        nan_fill=nan_fill,
     )

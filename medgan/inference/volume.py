@@ -28,7 +28,7 @@ from medgan.errors import medgan_error_in
 from medgan.inference.air import fill_outside_body, source_body_mask
 from medgan.inference.plan import InferencePlan
 from medgan.inference.sliding_window import SlidingWindowSettings, Translator
-from medgan.io import ReadOptions, read_volume
+from medgan.io import ReadOptions, read_volume, read_warnings_of
 
 SourceCheck = Callable[[MetaTensor, Path], Sequence[str]]
 """Called with each source as read (physical units, file geometry, meta) and its path before it is
@@ -48,8 +48,9 @@ class VolumeTranslator:
     ``plan`` says how windows run (default: ``window``'s settings in fp32, no air
     fill); with ``plan.air_outside_body`` the output is the target's background
     (CT: -1000 HU) outside the source's body mask (:mod:`medgan.inference.air`).
-    ``source_check`` sees each file as read and may refuse it or return warnings
-    (``last_warnings``). Windows run on ``sw_device``; volumes stay on ``device``.
+    ``source_check`` sees each file as read and may refuse it or return warnings;
+    ``last_warnings`` holds those and the reader's own (what it fixed, e.g. NaN voxels
+    replaced under ``read_options``). Windows run on ``sw_device``; volumes stay on ``device``.
     """
 
     def __init__(
@@ -122,7 +123,9 @@ class VolumeTranslator:
         """The translated volume ``(1, I, J, K)`` in physical units, on ``input_path``'s exact grid."""
         source = read_volume(input_path, options=self.read_options)
         # The check sees the file as read (its own units, spacing and DICOM tags) and raises to refuse it.
-        self.last_warnings = list(self.source_check(source, Path(input_path))) if self.source_check else []
+        # What the reader fixed (NaN replaced, header repairs) and what the check doubts go to the manifest.
+        checked = list(self.source_check(source, Path(input_path))) if self.source_check else []
+        self.last_warnings = [*read_warnings_of(source), *checked]
         try:
             preprocessed = self.preprocess({self.source_key: source})
         except RuntimeError as exc:  # MONAI wraps errors raised inside a transform

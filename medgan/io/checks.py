@@ -59,7 +59,8 @@ def apply_nan_policy(voxels: np.ndarray, path: Path, options: ReadOptions, read_
         raise InputError(
             f"{count} of {voxels.size} voxels are not finite ({n_nan} NaN, {count - n_nan} Inf)",
             path=path,
-            fix="fix the file, or pass ReadOptions(nan_policy='replace', nan_fill=...) to replace them",
+            fix="fix the file, or let medgan replace them: `medgan translate --nan-fill VALUE`, or "
+            "ReadOptions(nan_policy='replace', nan_fill=VALUE) from Python",
         )
     voxels[nonfinite] = options.nan_fill
     record_warning(

@@ -391,3 +391,29 @@ def test_translate_set_accepts_inference_keys_only(trained_run: Path, tmp_path: 
 
     with pytest.raises(ConfigError, match="inference.overlap"):
         run_translate(trained_run, [source], tmp_path / "bad", overrides=["inference.overlap=2"], progress=False)
+
+
+def test_nan_voxels_fail_with_a_cli_fix_or_are_filled_on_request(trained_run: Path, tmp_path: Path) -> None:
+    voxels = head_like((20, 18, 22), 0, 600.0, 80.0, 5.0)
+    voxels[:3] = np.nan  # NaN outside the field of view, as some registration tools write
+    source = save_nifti(tmp_path / "registered.nii.gz", voxels, np.diag([2.0, 2.0, 2.0, 1.0]))
+    base = ["translate", "--run", str(trained_run), str(source), "--device", "cpu", "--quiet", "--out"]
+
+    refused = CliRunner().invoke(cli, [*base, str(tmp_path / "refused")])
+    assert refused.exit_code == 1, refused.output
+    assert f"{3 * 18 * 22} of {voxels.size} voxels are not finite" in refused.output
+    assert "medgan translate --nan-fill VALUE" in refused.output  # a fix a CLI user can apply
+
+    filled = CliRunner().invoke(cli, [*base, str(tmp_path / "out"), "--nan-fill", "0"])
+    assert filled.exit_code == 0, filled.output
+    hu = np.asarray(nib.load(str(tmp_path / "out" / "registered_synth_ct.nii.gz")).dataobj)
+    assert hu.shape == voxels.shape and np.isfinite(hu).all()
+    (record,) = read_manifest(tmp_path / "out" / "manifest.jsonl")
+    assert record.warnings == [f"replaced {3 * 18 * 22} non-finite voxels ({3 * 18 * 22} NaN, 0 Inf) with 0.0"]
+    settings = yaml.safe_load((tmp_path / "out" / JOB_SETTINGS_FILE).read_text())
+    assert settings["nan_fill"] == 0.0
+
+    # the same fill is done; another fill (or none) makes other outputs, so the item is redone
+    same = run_translate(trained_run, [source], tmp_path / "out", device="cpu", progress=False, nan_fill=0.0)
+    other = run_translate(trained_run, [source], tmp_path / "out", device="cpu", progress=False, nan_fill=5.0)
+    assert (same.n_skipped, other.n_done) == (1, 1)
