@@ -9,11 +9,15 @@ a forward pass does not depend on the weights), in one process:
 * ``generate``: what ``medgan generate`` runs (``pipelines.generate.BatchedSampler``'s
   call: channels-last 3D weights, ``torch.inference_mode``, batches of ``--batch-size``,
   the precision that ``inference.precision: auto`` picks on this machine: bf16 on CPUs
-  with AMX, fp32 elsewhere), at every batch size of the sweep;
+  with native bf16 (AMX or AVX-512 BF16), fp32 elsewhere; and the allocator setting the
+  CLI applies, :func:`medgan.allocator.keep_freed_memory`), at every batch size of the sweep;
 * variants that isolate one setting each (inference mode alone, bf16 alone, the
   coarse-grid upsampling convolution alone (:mod:`medgan.models.upsample_conv`, what the
   generator runs), contiguous memory at the largest batch (generate runs
-  channels-last 3D)), so the table shows what helps and what does not.
+  channels-last 3D), the generate path at batch 2 under the C library's default
+  allocator), so the table shows what helps and what does not. The allocator setting
+  cannot be undone in a process, so every such path (of every grid) runs first, then the
+  setting, then the generate paths.
 
 Each figure is volumes per second (after one warm-up call), its ratio to the
 eager baseline, peak RSS growth while it ran (the kernel's high-water mark reset
@@ -52,13 +56,14 @@ import torch  # noqa: E402
 from common import environment, write_results  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from medgan.allocator import keep_freed_memory  # noqa: E402
 from medgan.models import build_network  # noqa: E402
 from medgan.models.conditional import use_coarse_grid_upsampling  # noqa: E402
-from medgan.precision import autocast, cpu_features, resolve_inference_precision  # noqa: E402
+from medgan.precision import autocast, cpu_features, native_bf16, resolve_inference_precision  # noqa: E402
 from pipelines.generate import prepare_for_sampling  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "generation.json"
-FULL = {"grids": (64, 128), "batch_sizes": (1, 2, 4, 8), "channels": [128, 64, 32, 16, 8], "repeats": 3}
+FULL = {"grids": (64, 128), "batch_sizes": (1, 2, 4, 8), "channels": [128, 64, 32, 16, 8], "repeats": 5}
 SMOKE = {"grids": (16,), "batch_sizes": (1, 2), "channels": [16, 8, 4], "repeats": 1}
 TARGET_SPEEDUP = 4.0
 LATENT = 128
@@ -98,16 +103,6 @@ def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5, b
     return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
-def native_bf16() -> bool:
-    """Whether this CPU runs bf16 convolutions natively (AMX or AVX-512 BF16).
-
-    Without either, oneDNN emulates bf16: the 128^3 bf16 path ran for over 10 minutes on
-    a 2-core AVX2 EPYC without finishing, so the benchmark skips it there and says so.
-    """
-    features = cpu_features()
-    return bool(features.get("amx_bf16") or features.get("avx512_bf16"))
-
-
 def generator_flops(generator: torch.nn.Module, batch: int) -> int:
     """FLOPs of one forward pass of ``batch`` samples (torch's flop counter; convs and matmuls)."""
     noise, labels = torch.randn(batch, LATENT), torch.zeros(batch, dtype=torch.long)
@@ -139,83 +134,111 @@ def time_path(call: Callable[[], object], volumes_per_call: int, repeats: int, m
     }
 
 
-def bench_grid(grid: int, settings: dict[str, Any], precision: str, memory: Any) -> dict[str, Any]:
-    """Every path at one grid; ratios against the eager fp32 loop of the same run."""
-    generator = build_generator(grid, settings["channels"])  # the coarse-grid form, contiguous
-    sampling_generator = prepare_for_sampling(build_generator(grid, settings["channels"]))  # what generate runs
-    direct_generator = use_coarse_grid_upsampling(build_generator(grid, settings["channels"]), False)
-    cpu = torch.device("cpu")
-    largest = max(settings["batch_sizes"])
-    noise_all = torch.randn(largest, LATENT)
-    labels_all = torch.arange(largest) % 2
+class GridBench:
+    """The paths of one grid (see the module docstring); the generators are built once."""
 
-    def eager_loop(batch: int) -> Callable[[], object]:
+    def __init__(self, grid: int, settings: dict[str, Any], precision: str) -> None:
+        self.grid, self.settings, self.precision = grid, settings, precision
+        self.generator = build_generator(grid, settings["channels"])  # the coarse-grid form, contiguous
+        self.sampling_generator = prepare_for_sampling(build_generator(grid, settings["channels"]))  # generate's
+        self.direct_generator = use_coarse_grid_upsampling(build_generator(grid, settings["channels"]), False)
+        self.largest = max(settings["batch_sizes"])
+        self.noise_all = torch.randn(self.largest, LATENT)
+        self.labels_all = torch.arange(self.largest) % 2
+        self.paths: dict[str, dict[str, Any]] = {}
+
+    def _eager_loop(self, batch: int) -> Callable[[], object]:
         def run() -> None:
             with torch.no_grad():
                 for index in range(batch):
-                    direct_generator(noise_all[index : index + 1], labels_all[index : index + 1])
+                    self.direct_generator(self.noise_all[index : index + 1], self.labels_all[index : index + 1])
 
         return run
 
-    def batched(batch: int, *, mode: str, use_precision: str, model: torch.nn.Module) -> Callable[[], object]:
+    def _batched(self, batch: int, *, mode: str, use_precision: str, model: torch.nn.Module) -> Callable[[], object]:
         def run() -> None:
             context = torch.inference_mode() if mode == "inference" else torch.no_grad()
-            with context, autocast(use_precision, cpu):
-                model(noise_all[:batch], labels_all[:batch]).float()
+            with context, autocast(use_precision, torch.device("cpu")):
+                model(self.noise_all[:batch], self.labels_all[:batch]).float()
 
         return run
 
-    repeats = settings["repeats"]
-    plan = [
-        ("eager_fp32", eager_loop(largest), largest, "fp32"),
-        (
-            "inference_mode_fp32_batch1",
-            batched(1, mode="inference", use_precision="fp32", model=direct_generator),
-            1,
-            "fp32",
-        ),
-        ("coarse_grid_fp32_batch1", batched(1, mode="inference", use_precision="fp32", model=generator), 1, "fp32"),
-        (
-            f"contiguous_{precision}_batch{largest}",
-            batched(largest, mode="inference", use_precision=precision, model=generator),
-            largest,
-            precision,
-        ),
-    ]
-    if native_bf16():
+    def reference_plan(self) -> list[tuple[str, Callable[[], object], int, str]]:
+        """The baseline and the one-setting variants, timed under the C library's default allocator."""
+        largest, precision = self.largest, self.precision
+        plan = [
+            ("eager_fp32", self._eager_loop(largest), largest, "fp32"),
+            (
+                "inference_mode_fp32_batch1",
+                self._batched(1, mode="inference", use_precision="fp32", model=self.direct_generator),
+                1,
+                "fp32",
+            ),
+            (
+                "coarse_grid_fp32_batch1",
+                self._batched(1, mode="inference", use_precision="fp32", model=self.generator),
+                1,
+                "fp32",
+            ),
+            (
+                f"contiguous_{precision}_batch{largest}",
+                self._batched(largest, mode="inference", use_precision=precision, model=self.generator),
+                largest,
+                precision,
+            ),
+        ]
+        if native_bf16():
+            bf16_direct = self._batched(1, mode="inference", use_precision="bf16", model=self.direct_generator)
+            plan.append(("bf16_batch1", bf16_direct, 1, "bf16"))
+        batch = min(2, largest)
         plan.append(
-            ("bf16_batch1", batched(1, mode="inference", use_precision="bf16", model=direct_generator), 1, "bf16")
+            (
+                f"generate_batch{batch}_system_allocator",
+                self._batched(batch, mode="inference", use_precision=precision, model=self.sampling_generator),
+                batch,
+                precision,
+            )
         )
-    plan += [
-        (
-            f"generate_batch{batch}",
-            batched(batch, mode="inference", use_precision=precision, model=sampling_generator),
-            batch,
-            precision,
-        )
-        for batch in settings["batch_sizes"]
-    ]
-    paths: dict[str, dict[str, Any]] = {}
-    for name, call, volumes, dtype in plan:
-        paths[name] = {**time_path(call, volumes, repeats, memory), "precision": dtype}
-    baseline = paths["eager_fp32"]["volumes_per_second"]
-    flops_per_volume = generator_flops(direct_generator, 1)
-    coarse_flops_per_volume = generator_flops(generator, 1)
-    direct_paths = ("eager_fp32", "inference_mode_fp32_batch1", "bf16_batch1")  # the rest run the coarse-grid form
-    for name, path in paths.items():
-        path["speedup_vs_eager_fp32"] = path["volumes_per_second"] / baseline
-        executed = flops_per_volume if name in direct_paths else coarse_flops_per_volume
-        path["gflops_per_second"] = path["volumes_per_second"] * executed / 1e9  # FLOPs the path executes
-    best = max((name for name in paths if name.startswith("generate_")), key=lambda n: paths[n]["volumes_per_second"])
-    return {
-        "grid": [grid] * 3,
-        "generator_channels": settings["channels"],
-        "gflop_per_volume": flops_per_volume / 1e9,
-        "gflop_per_volume_coarse_grid": coarse_flops_per_volume / 1e9,
-        "paths": paths,
-        "best_generate_path": best,
-        "speedup_best_generate_vs_eager_fp32": paths[best]["speedup_vs_eager_fp32"],
-    }
+        return plan
+
+    def generate_plan(self) -> list[tuple[str, Callable[[], object], int, str]]:
+        """What ``medgan generate`` runs, at every batch size (timed after :func:`keep_freed_memory`)."""
+        return [
+            (
+                f"generate_batch{batch}",
+                self._batched(batch, mode="inference", use_precision=self.precision, model=self.sampling_generator),
+                batch,
+                self.precision,
+            )
+            for batch in self.settings["batch_sizes"]
+        ]
+
+    def time(self, plan: list[tuple[str, Callable[[], object], int, str]], memory: Any) -> None:
+        for name, call, volumes, dtype in plan:
+            self.paths[name] = {**time_path(call, volumes, self.settings["repeats"], memory), "precision": dtype}
+
+    def result(self) -> dict[str, Any]:
+        """Ratios against the eager fp32 loop of the same run, GFLOP/s of the FLOPs each path executes."""
+        paths = self.paths
+        baseline = paths["eager_fp32"]["volumes_per_second"]
+        flops_per_volume = generator_flops(self.direct_generator, 1)
+        coarse_flops_per_volume = generator_flops(self.generator, 1)
+        direct_paths = ("eager_fp32", "inference_mode_fp32_batch1", "bf16_batch1")  # the rest: coarse-grid form
+        for name, path in paths.items():
+            path["speedup_vs_eager_fp32"] = path["volumes_per_second"] / baseline
+            executed = flops_per_volume if name in direct_paths else coarse_flops_per_volume
+            path["gflops_per_second"] = path["volumes_per_second"] * executed / 1e9
+        generate = [name for name in paths if name.startswith("generate_") and not name.endswith("_allocator")]
+        best = max(generate, key=lambda n: paths[n]["volumes_per_second"])
+        return {
+            "grid": [self.grid] * 3,
+            "generator_channels": self.settings["channels"],
+            "gflop_per_volume": flops_per_volume / 1e9,
+            "gflop_per_volume_coarse_grid": coarse_flops_per_volume / 1e9,
+            "paths": paths,
+            "best_generate_path": best,
+            "speedup_best_generate_vs_eager_fp32": paths[best]["speedup_vs_eager_fp32"],
+        }
 
 
 def measure(smoke: bool) -> dict[str, Any]:
@@ -224,7 +247,13 @@ def measure(smoke: bool) -> dict[str, Any]:
     memory = sibling("translate_memory")
     precision = resolve_inference_precision("auto", torch.device("cpu"))
     peaks = {"fp32": matmul_peak_gflops(torch.float32), "bf16": matmul_peak_gflops(torch.bfloat16)}
-    grids = {f"{grid}^3": bench_grid(grid, settings, precision, memory) for grid in settings["grids"]}
+    benches = {f"{grid}^3": GridBench(grid, settings, precision) for grid in settings["grids"]}
+    for bench in benches.values():  # every reference path first: the allocator setting is one-way
+        bench.time(bench.reference_plan(), memory)
+    allocator = keep_freed_memory()
+    for bench in benches.values():
+        bench.time(bench.generate_plan(), memory)
+    grids = {name: bench.result() for name, bench in benches.items()}
     for result in grids.values():
         for path in result["paths"].values():
             path["fraction_of_matmul_peak"] = path["gflops_per_second"] / peaks[path["precision"]]
@@ -234,6 +263,7 @@ def measure(smoke: bool) -> dict[str, Any]:
         "generate_precision": precision,
         "matmul_peak_gflops": peaks,
         "cpu_features": dict(cpu_features()),
+        "generate_allocator": allocator,
         "bf16_paths": "timed" if native_bf16() else "skipped: no native bf16 on this CPU (no AMX / AVX-512 BF16)",
         "grids": grids,
         "targets": {

@@ -5,7 +5,9 @@ temporary folder, then runs the real translate job (read, preprocess, sliding
 window, Invertd back to the input grid, NIfTI write, manifest) with a randomly
 initialised generator of the default config (weights do not change the cost).
 Reports absolute numbers: peak RSS of the process, its growth over the baseline
-after imports and network construction, seconds and voxels per second.
+after imports and network construction, seconds and voxels per second. The job runs
+under the allocator setting the CLI applies (:mod:`medgan.allocator`);
+``MEDGAN_ALLOCATOR=system`` measures glibc's defaults.
 
     python benchmarks/translate_memory.py                       # 256 x 256 x 200, default generator
     python benchmarks/translate_memory.py --shape 128 128 100 --tiny --json /tmp/m.json
@@ -29,6 +31,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from medgan.allocator import keep_freed_memory
 from medgan.config.schema import ExperimentConfig
 from medgan.jobs import JobFingerprint
 from medgan.models import build_network
@@ -86,6 +89,7 @@ def write_head_mri(path: Path, shape: tuple[int, int, int], spacing: tuple[float
 def measure(args: argparse.Namespace) -> dict:
     """Run the job once on a fresh volume and return the measurements."""
     torch.set_num_threads(args.threads or torch.get_num_threads())
+    allocator = keep_freed_memory()  # as the CLI does; MEDGAN_ALLOCATOR=system measures the default
     load_at_start = os.getloadavg()[0]  # other processes on the machine slow the timing down
     config = ExperimentConfig.model_validate(
         {
@@ -139,6 +143,7 @@ def measure(args: argparse.Namespace) -> dict:
         "context": config.inference.context,
         "precision": resolve_inference_precision(config.inference.precision, torch.device("cpu")),
         "device": "cpu",
+        "allocator": allocator,
         "threads": torch.get_num_threads(),
         "load_average_1min_at_start": round(load_at_start, 2),
         "baseline_rss_mb": round(baseline_mb, 1),

@@ -11,7 +11,9 @@ process, with the same run, after one warm-up translation per path; ``seconds`` 
 wall time of each timed job (one volume), ``item_seconds`` the job's own per-item time
 (without loading the run). ``network_path`` times the inference path alone (the same
 preprocessed volume through each path's windows, memory format and precision), which is
-what the two paths differ in; the rest of the job is the same work for both.
+what the two paths differ in; the rest of the job is the same work for both. Both paths
+run under the allocator setting the CLI applies (:mod:`medgan.allocator`, recorded as
+``allocator``; ``MEDGAN_ALLOCATOR=system`` times glibc's defaults).
 
 Input: a phantom head MRI on a 256 x 256 x 200 grid at 0.9375 mm (240 x 240 x 187.5 mm,
 ``medgan.data.phantom``, head-shaped, not noise). The translate job resamples inputs to the
@@ -354,13 +356,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    from medgan.allocator import keep_freed_memory
+
+    allocator = keep_freed_memory()  # what the CLI runs under, for both paths
     with tempfile.TemporaryDirectory(prefix="medgan-speed-") as scratch:
         work = args.work_dir or Path(scratch)
-        result = strict_json(
-            measure(
-                work, smoke=args.smoke, mae_run=args.mae_run, datalist=args.datalist.resolve(), repeats=args.repeats
-            )
+        measured = measure(
+            work, smoke=args.smoke, mae_run=args.mae_run, datalist=args.datalist.resolve(), repeats=args.repeats
         )
+        result = strict_json({**measured, "allocator": allocator})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(

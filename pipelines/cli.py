@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 
 from medgan import __version__
+from medgan.allocator import keep_freed_memory
 from medgan.errors import medgan_error_in
 
 _stderr = Console(stderr=True)
@@ -106,6 +107,7 @@ def cli(debug: bool) -> None:
         force=True,
     )
     quiet_optional_backends()
+    logging.getLogger("medgan.allocator").debug(keep_freed_memory())
 
 
 @cli.command("sample-data")

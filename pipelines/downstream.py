@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from medgan.allocator import keep_freed_memory
 from medgan.config.downstream import DownstreamConfig
 from medgan.config.loader import save_resolved_config
 from medgan.evaluation.downstream.grid import RunSpec, plan_runs
@@ -113,6 +114,7 @@ def _items(runs: list[RunSpec], out_dir: Path) -> list[JobItem]:
 def _run_shard(config_json: str, shard: str, threads: int, overwrite: bool, progress: bool) -> None:
     """One process's share of the runs (also the body of a parallel worker)."""
     torch.set_num_threads(threads)
+    keep_freed_memory()  # a spawned worker does not inherit the CLI process's allocator setting
     config = DownstreamConfig.model_validate_json(config_json)
     out_dir = config.out.absolute()
     data, data_sha = load_study_data(config, out_dir, progress=False)

@@ -17,7 +17,7 @@ from torch import nn
 from medgan.config.schema import InferenceConfig
 from medgan.inference.air import fill_outside_body, source_body_mask
 from medgan.inference.sliding_window import SlidingWindowSettings, Translator, translate_volume
-from medgan.precision import autocast, cpu_features, resolve_inference_precision
+from medgan.precision import autocast, cpu_bf16_name, resolve_inference_precision
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,7 @@ class InferencePlan:
         """One line for logs and reports, e.g. ``cores <= 256^3 + 16 context, overlap 0, bf16 (CPU: AMX), ...``."""
         roi = self.window.roi_size
         size = f"{roi[0]}^3" if len(set(roi)) == 1 else "x".join(map(str, roi))
-        features = cpu_features()
-        cpu = "AMX" if features["amx_bf16"] else ("AVX-512" if features["avx512f"] else "no AVX-512")
+        cpu = cpu_bf16_name()
         return (
             f"cores <= {size} + {self.window.context} context, overlap {self.window.overlap:g}, "
             f"sw_batch_size {self.window.sw_batch_size}, {self.precision} (CPU: {cpu}), "

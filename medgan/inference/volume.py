@@ -9,7 +9,6 @@ shape and affine and is in the target's physical units (HU for CT).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -144,7 +143,6 @@ class VolumeTranslator:
         del source
         output = invert_to_source(prediction, preprocessed, self.preprocess, self.source_key, self.target_modality)
         del prediction, preprocessed
-        gc.collect()
         output = _on_input_grid(output)
         if body is not None:
             fill_outside_body(output, body, self.target_preset.background)

@@ -24,6 +24,9 @@ def test_smoke_run_times_every_path_against_the_eager_baseline(tmp_path: Path) -
     assert {"generate_batch1", "generate_batch2", "inference_mode_fp32_batch1"} <= set(paths)
     assert ("bf16_batch1" in paths) == (report["bf16_paths"] == "timed")
     assert "coarse_grid_fp32_batch1" in paths
+    assert "generate_batch2_system_allocator" in paths  # the allocator's own share, timed before the setting
+    assert grid["best_generate_path"] != "generate_batch2_system_allocator"
+    assert report["generate_allocator"].startswith(("glibc malloc keeps", "system allocator"))
     assert 0 < grid["gflop_per_volume_coarse_grid"] < grid["gflop_per_volume"]  # fewer multiply-adds
     for path in paths.values():
         assert path["volumes_per_second"] > 0 and path["precision"] in ("fp32", "bf16")

@@ -13,12 +13,34 @@ from medgan.precision import cpu_features, resolve_inference_precision
 
 
 def test_auto_precision_follows_the_cpu_features() -> None:
-    expected = "bf16" if cpu_features()["amx_bf16"] else "fp32"
+    expected = "bf16" if cpu_features()["amx_bf16"] or cpu_features()["avx512_bf16"] else "fp32"
     assert resolve_inference_precision("auto", torch.device("cpu")) == expected
     assert resolve_inference_precision("fp32", torch.device("cpu")) == "fp32"
     assert resolve_inference_precision("bf16", torch.device("cpu")) == "bf16"
     with pytest.raises(ConfigError, match="precision"):
         resolve_inference_precision("fp16", torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "precision", "name"),
+    [
+        ({"amx_bf16", "avx512_bf16", "avx512f", "avx2"}, "bf16", "AMX"),
+        ({"avx512_bf16", "avx512f", "avx2"}, "bf16", "AVX-512 BF16"),
+        ({"avx512f", "avx2"}, "fp32", "AVX-512"),
+        ({"avx2"}, "fp32", "no AVX-512"),
+    ],
+)
+def test_auto_precision_takes_bf16_only_where_the_cpu_has_it_natively(
+    monkeypatch: pytest.MonkeyPatch, flags: set[str], precision: str, name: str
+) -> None:
+    """Emulated bf16 is far slower than fp32, native bf16 (AMX or AVX-512 BF16) 2x or more faster."""
+    import medgan.precision as precision_module
+
+    monkeypatch.setattr(
+        precision_module, "cpu_features", lambda: {flag: flag in flags for flag in precision_module.CPU_FEATURE_FLAGS}
+    )
+    assert resolve_inference_precision("auto", torch.device("cpu")) == precision
+    assert precision_module.cpu_bf16_name() == name
 
 
 def test_plan_resolves_the_config_and_says_what_it_runs() -> None:
