@@ -119,11 +119,12 @@ def cli(debug: bool) -> None:
 @click.option(
     "--lesions",
     "lesion_mix",
-    type=click.Choice(["default", "conspicuous"]),
+    type=click.Choice(["default", "conspicuous", "haemorrhage"]),
     default="default",
     show_default=True,
-    help="Lesion mix: default (a third subtle: a detection task that is not trivial) or conspicuous "
-    "(large, full-contrast lesions: a class a small classifier learns even at coarse grids).",
+    help="Lesion mix: default (a third subtle: a detection task that is not trivial), conspicuous "
+    "(large, full-contrast lesions of every type) or haemorrhage (large bright haemorrhages only: a "
+    "class a small classifier learns from a few dozen heads).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def sample_data_command(

@@ -17,6 +17,7 @@ def test_smoke_run_writes_a_study_with_verdicts_and_plots(tmp_path: Path) -> Non
     text = out.read_text()
     report = json.loads(text)
     assert "nan" not in text.lower() and set(report["sources"]) == {"procedural"}
+    assert report["phantom"]["lesion_mix"] == "haemorrhage"  # the calibrated mix
     study = report["sources"]["procedural"]
     assert study["n_runs"] == 10 and study["n_failed"] == 0 and len(study["verdicts"]) == 1
     assert {c["condition"] for c in study["cells"]} >= {"real", "negative_control"}

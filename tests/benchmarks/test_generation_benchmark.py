@@ -39,8 +39,12 @@ def test_smoke_run_times_every_path_against_the_eager_baseline(tmp_path: Path) -
     assert quality["phantom"]["splits"] == {"train_4": 4, "train_8": 8, "heldout": 8}
     classifier = quality["classifier"]
     assert 0 <= classifier["heldout_real_accuracy"] <= 1
+    assert set(classifier["heldout_real_mean_lesion_probability"]) == {"0", "1"}
+    assert quality["phantom"]["lesion_mix"] == "haemorrhage" and quality["classifier"]["input"] == "the MRI channel"
     for name, cell in quality["cells"].items():
         assert cell["health"]["verdict"] and 0 <= cell["conditioning_accuracy"] <= 1
+        assert set(cell["mean_lesion_probability"]) == {"0", "1"}
+        assert all(0 <= value <= 1 for value in cell["mean_lesion_probability"].values())
         assert (cell["health"]["ada_p"] is None) == (not cell["ada"])
         for label in ("0", "1"):
             per_class = cell["per_class"][label]

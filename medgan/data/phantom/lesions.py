@@ -50,9 +50,12 @@ class LesionMix:
     """How hard the lesions of a data set are to see: the share of subtle ones, contrast and size.
 
     ``default`` is the mix above (a third subtle; the downstream task must not be
-    trivial). ``conspicuous`` (no subtle lesions, contrast 0.8-1, radius >= 14 mm) is
-    for evaluations that need a class a small classifier can learn at coarse grids,
-    e.g. whether a class-conditional generator's samples carry their class.
+    trivial). ``conspicuous`` (no subtle lesions, contrast 0.8-1, radius >= 14 mm) makes
+    every type plainly visible to the eye. ``haemorrhage`` (that type only, contrast 0.8-1,
+    radius 18-28 mm) is a class a small classifier trained from scratch learns from a few
+    dozen heads at 5 mm (held-out accuracy ~0.8 on MRI, measured; the dark types and the
+    CT's ~25 HU of contrast are not learnt there): for evaluations that need a learnable
+    class, e.g. whether a class-conditional generator's samples carry their class.
     """
 
     p_subtle: float = 0.35
@@ -60,11 +63,15 @@ class LesionMix:
     contrast: tuple[float, float] = (0.45, 1.0)
     min_radius_mm: float = 0.0  # floor on the non-subtle radius (the grid's own floor applies too)
     max_radius_mm: float = 22.0
+    types: tuple[str, ...] | None = None  # lesion types drawn from (None: every type of LESION_TYPES)
 
 
 LESION_MIXES: dict[str, LesionMix] = {
     "default": LesionMix(),
     "conspicuous": LesionMix(p_subtle=0.0, contrast=(0.8, 1.0), min_radius_mm=14.0),
+    "haemorrhage": LesionMix(
+        p_subtle=0.0, contrast=(0.8, 1.0), min_radius_mm=18.0, max_radius_mm=28.0, types=("haemorrhage",)
+    ),
 }
 
 
@@ -135,7 +142,7 @@ def paint_lesion(
     fine_step = min(grid.spacing_mm) / grid.factor
     voxel_mm = max(grid.spacing_mm)
     min_radius = max(4.0, 1.5 * voxel_mm)
-    lesion_type = str(rng.choice(sorted(LESION_TYPES)))
+    lesion_type = str(rng.choice(sorted(mix.types or LESION_TYPES)))
     target = LESION_TYPES[lesion_type]
     subtle = bool(rng.random() < mix.p_subtle)
     contrast = float(rng.uniform(*mix.subtle_contrast) if subtle else rng.uniform(*mix.contrast))

@@ -99,6 +99,14 @@ def test_conspicuous_mix_draws_large_full_contrast_lesions_and_default_is_unchan
     assert default.lesion == generate_subject(0, 0, GRID, with_lesion=True).lesion
 
 
+def test_haemorrhage_mix_draws_only_large_bright_haemorrhages():
+    mix = LESION_MIXES["haemorrhage"]
+    for index in range(6):
+        lesion = generate_subject(5, index, GRID, with_lesion=True, lesion_mix=mix).lesion
+        assert lesion.lesion_type == "haemorrhage" and not lesion.subtle
+        assert lesion.contrast >= 0.8 and 18.0 <= lesion.radius_mm <= 28.0
+
+
 def test_cli_lesion_choices_are_the_phantom_mixes():
     from pipelines.cli import sample_data_command
 
