@@ -8,9 +8,9 @@ measured on that tensor, an out-of-place add took 12 ms and the same add in plac
 :func:`keep_freed_memory` tells glibc to serve large blocks from the heap and keep what is
 freed (``mallopt``: no mmap'd blocks, no trimming), as PyTorch's CPU tuning guide gets by
 preloading jemalloc or tcmalloc; medgan does it without a new dependency. Measured on a
-2-core AVX-512 EPYC (docs/decisions.md): a 128^3 generator sample 1.4x faster, the
-translate U-Net on a 1 mm head 1.1x; peak RSS grows by up to ~1.5x, as the heap holds the
-largest working set it has seen. The CLI applies it once at start; ``MEDGAN_ALLOCATOR=system``
+2-core AVX-512 EPYC (docs/decisions.md): 128^3 generator samples 2.35x faster, the translate
+job on a 1 mm head 1.4x, training 1.1-1.3x; peak RSS grows (translate +7 %, training +2 %, up
+to ~1.5x in a script that alternated grid sizes), as the heap keeps the largest layout it held. The CLI applies it once at start; ``MEDGAN_ALLOCATOR=system``
 keeps glibc's defaults. Other C libraries (musl, macOS) are left alone.
 """
 
