@@ -43,5 +43,7 @@ def test_kept_memory_is_reused_without_page_faults() -> None:
     tuned, system = _probe(None), _probe("system")
     assert tuned["done"].startswith("glibc malloc keeps freed memory")
     assert system["done"] == f"system allocator ({ENV_VARIABLE}=system)"
-    assert system["faults"] > pages // 2  # fresh mappings: a fault per page (measured: ~33,000)
-    assert tuned["faults"] < pages // 20  # measured: 0
+    # Fresh mappings fault once per 4 KB page (measured: ~33,000), or once per 2 MB where the
+    # kernel backs every mapping with transparent huge pages (THP "always": ~40 for these tensors).
+    assert system["faults"] > 16
+    assert tuned["faults"] < pages // 20 and tuned["faults"] * 10 < system["faults"]  # measured: 0
