@@ -68,7 +68,7 @@ from medgan.evaluation.generation_quality import (  # noqa: E402
 )
 from medgan.io.strict_json import strict_json  # noqa: E402
 from medgan.methods import get_method  # noqa: E402
-from pipelines.generate import UNITLESS_SCALE, run_generate  # noqa: E402
+from pipelines.generate import from_physical, run_generate  # noqa: E402
 from pipelines.sample_data import make_sample_data  # noqa: E402
 from pipelines.train import run_training  # noqa: E402
 
@@ -207,7 +207,7 @@ def measure_quality(smoke: bool = False, steps: int | None = None, work_dir: Pat
         held_images, held_labels = real_volumes(datalist, "heldout", overrides)
         train_images, train_labels = real_volumes(datalist, f"train_{max(settings['train_sizes'])}", overrides)
         spacing = load_config(CONFIG, ExperimentConfig, overrides).data.spacing
-        voxel_ml = float(np.prod(spacing)) / 1000.0 if spacing else 0.0  # null: the native 5 mm, read below
+        voxel_ml = float(np.prod(spacing)) / 1000.0 if spacing else phantom_voxel_ml(phantom)
         held_hu = [ct.from_network(volume[ct_channel[0]]).numpy() for volume in held_images]
 
         classifier_settings = ClassifierSettings(
@@ -218,7 +218,6 @@ def measure_quality(smoke: bool = False, steps: int | None = None, work_dir: Pat
         )
         held_probabilities = predict_probabilities(classifier, held_images[:, mri_channel])
         reference_accuracy = accuracy(held_probabilities, held_labels)
-        voxel_ml = voxel_ml or phantom_voxel_ml(phantom)
 
         real_by_class = {}
         for label in (0, 1):
@@ -256,12 +255,9 @@ def measure_quality(smoke: bool = False, steps: int | None = None, work_dir: Pat
                     count = int((held_labels == label).sum())
                     run_generate(run_dir, out_dir, count, label=label, seed=label, progress=False)
                     hu_volumes, sample_voxel_ml = read_samples(out_dir, "ct")
-                    images = torch.stack(
-                        [ct.to_network(torch.from_numpy(v)).as_subclass(torch.Tensor) for v in hu_volumes]
-                    )
-                    images = images[:, None]
+                    images = torch.stack([from_physical(v, "ct") for v in hu_volumes])[:, None]
                     mri_volumes, _ = read_samples(out_dir, "mri")
-                    sample_images.append(torch.from_numpy(np.stack(mri_volumes))[:, None] / (UNITLESS_SCALE / 2) - 1)
+                    sample_images.append(torch.stack([from_physical(v, "mri") for v in mri_volumes])[:, None])
                     sample_labels.append(torch.full((len(hu_volumes),), label))
                     statistics = class_statistics(hu_volumes, sample_voxel_ml)
                     per_class[str(label)] = {

@@ -145,6 +145,15 @@ def to_physical(volume_net: torch.Tensor, modality: str) -> tuple[np.ndarray, st
     return ((volume_net.float().clamp(-1, 1) + 1.0) / 2.0 * UNITLESS_SCALE).numpy(), f"normalised 0-{UNITLESS_SCALE:g}"
 
 
+def from_physical(voxels: np.ndarray, modality: str) -> torch.Tensor:
+    """The inverse of :func:`to_physical`: a written channel back in network range (to score samples)."""
+    preset = get_preset(modality)
+    volume = torch.from_numpy(np.asarray(voxels, dtype=np.float32))
+    if preset.fixed_window is not None:
+        return preset.to_network(volume).as_subclass(torch.Tensor)
+    return volume / UNITLESS_SCALE * 2.0 - 1.0
+
+
 def prepare_for_sampling(network: torch.nn.Module) -> torch.nn.Module:
     """``network`` in channels-last 3D memory, in place: 1.16-1.27x more volumes/s on a 2-core AVX2 CPU
     (64^3 and 128^3, batch 1-2) and 1.05-1.35x on an AMX one (batch 8); the samples agree to 3e-7."""

@@ -15,7 +15,7 @@ from tiny_data import tiny_method_config
 
 from medgan.errors import ConfigError, InputError
 from pipelines.cli import main as cli_main
-from pipelines.generate import item_labels, item_noise, run_generate
+from pipelines.generate import from_physical, item_labels, item_noise, run_generate, to_physical
 from pipelines.train import run_training
 
 
@@ -130,6 +130,16 @@ def test_noise_is_fixed_by_the_item_seed_and_truncation_bounds_it() -> None:
     assert np.array_equal(item_noise(11, 64).numpy(), item_noise(11, 64).numpy())
     assert not np.array_equal(item_noise(11, 64).numpy(), item_noise(12, 64).numpy())
     assert float(item_noise(11, 4096, truncation=0.5).abs().max()) <= 0.5
+
+
+@pytest.mark.parametrize(("modality", "units"), [("ct", "HU"), ("mri", "normalised 0-1000")])
+def test_written_units_map_back_to_the_network_range(modality: str, units: str) -> None:
+    import torch
+
+    volume_net = torch.linspace(-1, 1, 60).reshape(3, 4, 5)
+    voxels, written_units = to_physical(volume_net, modality)
+    assert written_units == units
+    np.testing.assert_allclose(from_physical(voxels, modality).numpy(), volume_net.numpy(), atol=1e-5)
 
 
 def test_a_translation_run_is_refused(tmp_path: Path, tiny_datalist: Path) -> None:
