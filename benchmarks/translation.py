@@ -115,6 +115,9 @@ WINDOW_VARIANTS = {
 }
 TARGET_RESOLUTION_RATIO = 1.15
 TARGET_WINDOW_DIFFERENCE_HU = 5.0
+TARGET_MAE_VS_BULK = 0.5  # best neural method's MAE / bulk density's
+TARGET_BONE_DICE = 0.85
+TARGET_OUTSIDE_BODY_HU = 50.0
 
 
 # ---- child processes ------------------------------------------------------------------------------
@@ -600,9 +603,40 @@ def targets(results: dict[str, dict[str, Any]], speed: dict[str, Any] | None) ->
         if invariance:
             small = invariance["variants"]["small_windows"]["mean_abs_difference_in_body_hu"]
             found[f"window_invariance_hu.{name}"] = _target(small, TARGET_WINDOW_DIFFERENCE_HU, "<=")
+    found |= quality_targets(results)
     if speed:
         for key, value in speed["targets"].items():
             found[f"speed.{key}"] = value
+    return found
+
+
+def _mean(result: dict[str, Any], metric: str) -> float | None:
+    stats = result["translation"]["summary"].get(metric)
+    return None if stats is None else stats["mean"]
+
+
+def quality_targets(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The issue's quality targets: best neural MAE vs bulk density, its bone Dice, air outside the body, and
+    the GANs against their baselines (pix2pix vs the L1 U-Net, CycleGAN vs bulk density)."""
+    found: dict[str, Any] = {}
+    neural = {name: _mean(results[name], "mae_hu") for name in NEURAL if name in results}
+    neural = {name: mae for name, mae in neural.items() if mae is not None and math.isfinite(mae)}
+    bulk = _mean(results[BASELINE], "mae_hu") if BASELINE in results else None
+    if neural:
+        best = min(neural, key=neural.__getitem__)
+        if bulk:
+            ratio = neural[best] / bulk
+            found["mae_vs_bulk_density.best_neural"] = _target(ratio, TARGET_MAE_VS_BULK, "<=", method=best)
+        found["bone_dice.best_neural"] = _target(_mean(results[best], "dice_bone"), TARGET_BONE_DICE, ">=", method=best)
+    for name, result in results.items():
+        outside = _mean(result, "mae_hu_outside_body")
+        found[f"outside_body_hu.{name}"] = _target(outside, TARGET_OUTSIDE_BODY_HU, "<=")
+    pairs = {"pix2pix_vs_unet_l1": ("pix2pix", "unet_l1"), "cyclegan_vs_bulk_density": ("cyclegan", BASELINE)}
+    for key, (gan, baseline) in pairs.items():
+        if gan in results and baseline in results:
+            gan_mae, base_mae = _mean(results[gan], "mae_hu"), _mean(results[baseline], "mae_hu")
+            ratio = gan_mae / base_mae if gan_mae is not None and base_mae else None
+            found[f"mae_ratio.{key}"] = _target(ratio, 1.0, "<=", note=f"{gan} MAE / {baseline} MAE")
     return found
 
 

@@ -111,7 +111,9 @@ class Phase:
 
     ``trains`` names the networks whose parameters this phase updates (all other
     networks are frozen while it runs); ``loss`` computes its loss. The phase runs
-    on steps where ``step % interval == 0``. ``optimizer`` names the optimizer it
+    on steps where ``step >= start_step`` and ``(step - start_step) % interval == 0``
+    (``start_step`` > 0: a critic that joins after a warm-up, e.g. pix2pix's
+    ``adversarial_start``). ``optimizer`` names the optimizer it
     steps (and the ``train.lr`` entry that sets it; default: the phase name):
     phases naming the same optimizer share one, e.g. ``Phase("D_reg", ("D",),
     loss=r1, interval=16, optimizer="D")`` regularises D lazily with D's own Adam,
@@ -125,6 +127,7 @@ class Phase:
     interval: int = 1
     optimizer: str | None = None
     double_backward: bool = False
+    start_step: int = 0
     """The loss differentiates through a gradient (R1's ``autograd.grad(..., create_graph=True)``).
     DistributedDataParallel's reducer cannot follow that, so under DDP such a phase runs on the
     plain networks and the engine averages their gradients over the ranks itself."""
@@ -134,10 +137,12 @@ class Phase:
             raise ValueError(f"phase {self.name!r} trains no network")
         if self.interval < 1:
             raise ValueError(f"phase {self.name!r}: interval must be >= 1, got {self.interval}")
+        if self.start_step < 0:
+            raise ValueError(f"phase {self.name!r}: start_step must be >= 0, got {self.start_step}")
 
     def is_due(self, step: int) -> bool:
         """True when this phase runs at (0-based) training step ``step``."""
-        return step % self.interval == 0
+        return step >= self.start_step and (step - self.start_step) % self.interval == 0
 
     @property
     def optimizer_key(self) -> str:
@@ -199,13 +204,14 @@ class GanMethod(ABC):
     def phases(self) -> tuple[Phase, ...]:
         """The update phases of one training step, in the order they run."""
 
-    def generator_then_critic(self, *, with_critic: bool) -> tuple[Phase, ...]:
+    def generator_then_critic(self, *, with_critic: bool, critic_start: int = 0) -> tuple[Phase, ...]:
         """The usual phases: ``G`` (``self.generator_loss``) every step, then ``D`` (``self.discriminator_loss``)
-        when there is a critic: pix2pix, lesion and recon share this."""
+        from step ``critic_start`` on when there is a critic: pix2pix, lesion and recon share this."""
         generator_phase = Phase("G", trains=("G",), loss=self.generator_loss)  # type: ignore[attr-defined]
         if not with_critic:
             return (generator_phase,)
-        return (generator_phase, Phase("D", trains=("D",), loss=self.discriminator_loss))  # type: ignore[attr-defined]
+        critic = Phase("D", trains=("D",), loss=self.discriminator_loss, start_step=critic_start)  # type: ignore[attr-defined]
+        return (generator_phase, critic)
 
     def ema_networks(self) -> tuple[str, ...]:
         """Names of the networks that keep an exponential-moving-average copy (used at inference)."""

@@ -6,7 +6,11 @@ Generator: a 3D U-Net (``model.generator``, output in [-1, 1]). Discriminator: a
 ``lambda_adv * adversarial + lambda_l1 * L1`` with the L1 weighted by the body mask
 (1 inside, ``background_l1_weight`` outside): air around the head is easy and would
 otherwise dominate, but must still be learned or the pseudo-CT has no clean air. With
-``lambda_adv = 0`` there is no discriminator and no D phase: an L1-only U-Net.
+``lambda_adv = 0`` there is no discriminator and no D phase: an L1-only U-Net. With
+``adversarial_start`` > 0 the first part of the run is that L1-only U-Net (no D phase, no
+adversarial term), and the critic joins for the rest: the MSE pre-training of SRGAN
+(Ledig et al., CVPR 2017), which starts the adversarial game from a generator that already
+maps the anatomy, at half the per-step cost while it lasts.
 
 Phases per step: ``G`` first (it leaves the detached fake in the batch), then
 ``D`` on that fake, so the generator runs once per step.
@@ -53,6 +57,14 @@ class Pix2PixLosses(AdversarialOptions):
         description="With body_only_l1: relative L1 weight of voxels outside the body (0 = body only; a small "
         "weight still teaches the generator to output air around the head).",
     )
+    adversarial_start: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Fraction of train.steps trained on the L1 alone before the critic and the adversarial term "
+        "join (L1 pre-training, as SRGAN's MSE pre-training; those steps cost about half a GAN step). 0 = "
+        "adversarial from the first step.",
+    )
 
 
 class Pix2PixOptions(MethodOptions):
@@ -80,6 +92,7 @@ class Pix2Pix(TranslationMethod):
         self.background_l1_weight = losses.background_l1_weight
         self.adversarial_loss = build_adversarial_loss(losses.adversarial)
         self.instance_noise = losses.instance_noise
+        self.adversarial_start_step = int(losses.adversarial_start * config.train.steps)
 
     @property
     def uses_discriminator(self) -> bool:
@@ -105,8 +118,8 @@ class Pix2Pix(TranslationMethod):
         return networks
 
     def phases(self) -> tuple[Phase, ...]:
-        """G every step, then D every step (no D phase without a discriminator)."""
-        return self.generator_then_critic(with_critic=self.uses_discriminator)
+        """G every step, then D every step from ``adversarial_start`` on (no D phase without a discriminator)."""
+        return self.generator_then_critic(with_critic=self.uses_discriminator, critic_start=self.adversarial_start_step)
 
     def ema_networks(self) -> tuple[str, ...]:
         """The generator keeps an EMA copy; inference uses it."""
@@ -136,7 +149,7 @@ class Pix2Pix(TranslationMethod):
         l1 = masked_l1(fake, target, self._l1_weights(batch))
         loss = self.lambda_l1 * l1
         stats = {"l1": l1.detach()}
-        if self.uses_discriminator:
+        if self.uses_discriminator and context.step >= self.adversarial_start_step:
             adversarial = self.adversarial_loss.generator_loss(networks["D"](self._critic_input(batch, fake)))
             loss = loss + self.lambda_adv * adversarial
             stats["adv"] = adversarial.detach()

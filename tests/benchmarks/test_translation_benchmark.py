@@ -119,11 +119,41 @@ def check_new_sections(bench: ModuleType, report: dict) -> None:
         "speed.translate_speedup",
         "speed.network_path_speedup",
         "speed.test_mae_difference_hu",
+        "mae_vs_bulk_density.best_neural",
+        "bone_dice.best_neural",
+        "outside_body_hu.bulk_density",
+        "outside_body_hu.pix2pix",
     }
     assert set(report["targets"]) == expected
     for item in report["targets"].values():
         assert _finite(item["value"]) and _finite(item["target"]) and isinstance(item["met"], bool)
         assert item["comparison"] in ("<=", ">=")
+
+
+def _scored(**means: float) -> dict:
+    return {"translation": {"summary": {metric: {"mean": value} for metric, value in means.items()}}}
+
+
+def test_quality_targets_name_the_best_neural_method_and_each_gan_against_its_baseline() -> None:
+    bench = load_script("translation")
+    results = {
+        "bulk_density": _scored(mae_hu=200.0, dice_bone=0.6, mae_hu_outside_body=20.0),
+        "pix2pix": _scored(mae_hu=120.0, dice_bone=0.8, mae_hu_outside_body=60.0),
+        "unet_l1": _scored(mae_hu=90.0, dice_bone=0.86, mae_hu_outside_body=18.0),
+        "cyclegan": _scored(mae_hu=210.0, dice_bone=0.5, mae_hu_outside_body=30.0),
+    }
+    found = bench.quality_targets(results)
+    best = found["mae_vs_bulk_density.best_neural"]
+    assert best["method"] == "unet_l1" and best["value"] == pytest.approx(0.45) and best["met"]
+    assert found["bone_dice.best_neural"]["value"] == 0.86 and found["bone_dice.best_neural"]["met"]
+    assert not found["outside_body_hu.pix2pix"]["met"] and found["outside_body_hu.unet_l1"]["met"]
+    assert found["mae_ratio.pix2pix_vs_unet_l1"]["value"] == pytest.approx(120 / 90)
+    assert not found["mae_ratio.pix2pix_vs_unet_l1"]["met"]
+    assert not found["mae_ratio.cyclegan_vs_bulk_density"]["met"]
+    results["pix2pix"] = _scored(mae_hu=float("nan"), dice_bone=0.9, mae_hu_outside_body=10.0)
+    found = bench.quality_targets(results)
+    assert found["mae_vs_bulk_density.best_neural"]["method"] == "unet_l1"  # a failed method is not the best
+    assert found["mae_ratio.pix2pix_vs_unet_l1"]["value"] is None and not found["mae_ratio.pix2pix_vs_unet_l1"]["met"]
 
 
 def test_benchmark_scores_the_metrics_evaluate_translation_reports() -> None:

@@ -63,6 +63,12 @@ def test_phase_interval_and_validation() -> None:
         Phase("G", trains=(), loss=constant_loss)
     with pytest.raises(ValueError, match="interval"):
         Phase("G", trains=("G",), loss=constant_loss, interval=0)
+    late = Phase("D", trains=("D",), loss=constant_loss, start_step=3)
+    assert [step for step in range(6) if late.is_due(step)] == [3, 4, 5]
+    lazy_late = Phase("D_reg", trains=("D",), loss=constant_loss, interval=4, start_step=3)
+    assert [step for step in range(12) if lazy_late.is_due(step)] == [3, 7, 11]
+    with pytest.raises(ValueError, match="start_step"):
+        Phase("D", trains=("D",), loss=constant_loss, start_step=-1)
 
 
 def test_phase_carries_its_loss_function() -> None:

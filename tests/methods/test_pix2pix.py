@@ -126,6 +126,28 @@ def test_l1_only_unet_has_no_discriminator_and_learns() -> None:
     assert losses[-1] < 0.8 * losses[0]
 
 
+def test_adversarial_start_trains_the_l1_alone_before_the_critic_joins() -> None:
+    config = ExperimentConfig.model_validate(
+        {"model": {**TINY_MODEL, "losses": {"adversarial_start": 0.25}}, "train": {"steps": 40}}
+    )
+    method = get_method("pix2pix")(config)
+    networks = method.build_networks()
+    assert set(networks) == {"G", "D"} and method.optimizer_names() == ("G", "D")
+    critic = {phase.name: phase for phase in method.phases()}["D"]
+    assert [step for step in range(12, 40) if critic.is_due(step)] == list(range(12, 40))
+    assert not any(critic.is_due(step) for step in range(10))
+    batch = _batch()
+    _, warmup_stats = run_phase(method, "G", networks, dict(batch), step=9)
+    assert set(warmup_stats) == {"loss", "l1"}  # the L1-only U-Net: no adversarial term yet
+    assert float(warmup_stats["loss"]) == pytest.approx(100.0 * float(warmup_stats["l1"]), rel=1e-6)
+    _, gan_stats = run_phase(method, "G", networks, dict(batch), step=10)
+    assert "adv" in gan_stats and "health/g_adv" in gan_stats
+    with pytest.raises(ConfigError, match="adversarial_start"):
+        get_method("pix2pix")(
+            ExperimentConfig.model_validate({"model": {**TINY_MODEL, "losses": {"adversarial_start": 1.0}}})
+        )
+
+
 def test_options_are_validated_against_pix2pix() -> None:
     with pytest.raises(ConfigError, match="pool_size") as caught:
         ExperimentConfig.model_validate({"model": {**TINY_MODEL, "losses": {"pool_size": 4}}})

@@ -50,6 +50,21 @@ def test_run_folder_has_config_checkpoints_metrics_events_and_montage(write_conf
         assert torch.equal(tensor, weights[f"G.{key}"])
 
 
+def test_critic_joins_at_adversarial_start_and_is_untouched_before(write_config, tmp_path: Path) -> None:
+    overrides = ["model.losses.adversarial_start=0.5", "train.checkpoint_every=2"]
+    run_dir = run_training(write_config(), run_dir=tmp_path / "run", quiet=True, overrides=overrides)
+    rows = [row for row in _metrics(run_dir) if row["kind"] == "train"]
+    assert [("D/loss" in row, "G/adv" in row) for row in rows] == [(False, False)] * 2 + [(True, True)] * 2
+    checkpoints = run_dir / "checkpoints"
+    initial = load_file(str(checkpoints / "step_000000" / "networks.safetensors"))
+    warmed = load_file(str(checkpoints / "step_000002" / "networks.safetensors"))
+    final = load_file(str(checkpoints / "step_000004" / "networks.safetensors"))
+    critic_keys = [key for key in initial if key.startswith("D.") and initial[key].is_floating_point()]
+    assert all(torch.equal(initial[key], warmed[key]) for key in critic_keys)
+    assert any(not torch.equal(warmed[key], final[key]) for key in critic_keys)
+    assert any(not torch.equal(initial[key], warmed[key]) for key in initial if key.startswith("G."))
+
+
 def test_resume_reproduces_an_uninterrupted_run_exactly(write_config, tmp_path: Path) -> None:
     config = write_config()
     straight = run_training(config, run_dir=tmp_path / "straight", quiet=True)
