@@ -12,7 +12,10 @@ calibrated step counts: each method first trains a throwaway run of a few steps;
 the engine's ``time/step_s`` rows (loader wait + train step + EMA, per step) give
 its seconds per step after the warm-up steps, and the real run is configured with
 ``steps = budget / seconds_per_step`` so its learning-rate schedule (linear decay)
-completes. Validation, montages and checkpoints only run at the end of the real run;
+completes. A pix2pix config with an L1 warm-up (``adversarial_start``) warms up for the same
+fraction of the throwaway run, so its mean step time mixes both kinds of step (timed steps 4-18
+of 18 at 0.5: 6 without the critic, 9 with it, a slightly conservative mix). Validation,
+montages and checkpoints only run at the end of the real run;
 their time and the start-up (memory cache fill) are outside the budget but reported
 (``train.wall_seconds``), as is the optimisation time actually spent
 (``train.optimisation_seconds``), so the reader sees how well the budget was met.

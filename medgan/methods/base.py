@@ -127,10 +127,11 @@ class Phase:
     interval: int = 1
     optimizer: str | None = None
     double_backward: bool = False
-    start_step: int = 0
     """The loss differentiates through a gradient (R1's ``autograd.grad(..., create_graph=True)``).
     DistributedDataParallel's reducer cannot follow that, so under DDP such a phase runs on the
     plain networks and the engine averages their gradients over the ranks itself."""
+    start_step: int = 0
+    """The first step this phase runs at (e.g. a critic that joins after an L1 warm-up)."""
 
     def __post_init__(self) -> None:
         if not self.trains:
