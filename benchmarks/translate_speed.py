@@ -61,7 +61,7 @@ TODAYS_DEFAULT = (
 )
 PATHS = {"todays_default": TODAYS_DEFAULT, "default": ()}
 SPEED_SEED = 4242  # never used for training data elsewhere (sample_data is seed 0)
-FULL = {"shape": (256, 256, 200), "spacing_mm": 0.9375, "train_steps": 10, "repeats": 1}
+FULL = {"shape": (256, 256, 200), "spacing_mm": 0.9375, "train_steps": 10, "repeats": 5}
 SMOKE = {"shape": (64, 64, 48), "spacing_mm": 3.75, "train_steps": 3, "repeats": 1}
 TINY_NETS = (
     "model.generator.channels=[4,8]",
@@ -347,7 +347,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--smoke", action="store_true", help="tiny grid and network, seconds")
     parser.add_argument("--mae-run", type=Path, default=None, help="run trained on the 5 mm heads for the test MAE")
     parser.add_argument("--datalist", type=Path, default=DATALIST, help="datalist whose test split scores mae-run")
-    parser.add_argument("--repeats", type=int, default=None, help="timed jobs per path (1)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed jobs per path (5; smoke 1): single jobs vary by ~15 %%"
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep heads, run and outputs here")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON ({RESULTS})")

@@ -81,6 +81,10 @@ def check_new_sections(bench: ModuleType, report: dict) -> None:
         assert ratio["value"] == ratio["mae_hu_fine"] / twin and ratio["mae_hu_same_subjects_5mm"] == twin
         assert ratio["vs_test_heads"] == ratio["mae_hu_fine"] / ratio["mae_hu_test"]
         assert len(fine["twin"]["per_subject"]) == heads["subjects"]
+        matched = fine["vs_round_trip_reference"]["summary"]["mae_hu"]["mean"]
+        assert ratio["matched"] == matched / twin and ratio["mae_hu_fine_vs_round_trip_reference"] == matched
+        assert matched != fine["summary"]["mae_hu"]["mean"]  # scored against another reference
+        assert 0 <= result["translation"]["summary"]["texture_ratio"]["mean"] < 100
     assert report["methods"]["bulk_density"]["translation"]["window_invariance"] is None
     invariance = report["methods"]["pix2pix"]["translation"]["window_invariance"]
     assert set(invariance["variants"]) == {"small_windows", "fp32"}
@@ -115,6 +119,8 @@ def check_new_sections(bench: ModuleType, report: dict) -> None:
     expected = {
         "resolution_ratio.bulk_density",
         "resolution_ratio.pix2pix",
+        "resolution_ratio_matched.bulk_density",
+        "resolution_ratio_matched.pix2pix",
         "window_invariance_hu.pix2pix",
         "speed.translate_speedup",
         "speed.network_path_speedup",

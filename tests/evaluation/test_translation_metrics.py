@@ -246,3 +246,37 @@ def test_body_mask_keeps_the_head_with_its_airways_and_drops_the_table() -> None
 def test_body_mask_of_pure_air_is_an_input_error() -> None:
     with pytest.raises(InputError, match="no voxel"):
         body_mask_from_ct(np.full((5, 5, 5), -1000.0))
+
+
+def _noisy_head(noise_hu: float, seed: int, shape: tuple[int, int, int] = (24, 24, 24)) -> tuple[np.ndarray, ...]:
+    """Soft tissue (40 HU) in air with a bone slab, plus Gaussian noise of ``noise_hu`` inside the body."""
+    ct_hu = np.full(shape, -1000.0)
+    body_mask = np.zeros(shape, dtype=bool)
+    body_mask[3:21, 3:21, 3:21] = True
+    ct_hu[body_mask] = 40.0
+    ct_hu[3:21, 3:21, 3:6] = 1000.0
+    noise = np.random.default_rng(seed).normal(0.0, noise_hu, shape) if noise_hu else 0.0
+    return np.where(body_mask, ct_hu + noise, ct_hu), body_mask
+
+
+def test_texture_ratio_tells_a_smooth_prediction_from_ct_like_noise() -> None:
+    ct_hu, body_mask = _noisy_head(20.0, seed=0)
+    smooth, _ = _noisy_head(0.0, seed=1)
+    ct_like, _ = _noisy_head(20.0, seed=2)  # same noise level, independent of the reference's
+    twice, _ = _noisy_head(40.0, seed=3)
+    smooth_metrics = translation_metrics(smooth, ct_hu, body_mask)
+    ct_like_metrics = translation_metrics(ct_like, ct_hu, body_mask)
+    assert smooth_metrics["texture_ratio"] < 0.1  # noise-free tissue: only the bone edge's faint blur tail
+    assert ct_like_metrics["texture_ratio"] == pytest.approx(1.0, abs=0.1)
+    assert translation_metrics(twice, ct_hu, body_mask)["texture_ratio"] == pytest.approx(2.0, abs=0.2)
+    # the price of CT-like texture in MAE: E|n1 - n2| = 1.13 s against E|n| = 0.80 s (soft tissue, s = 20 HU)
+    assert smooth_metrics["mae_hu_soft_tissue"] == pytest.approx(0.80 * 20, rel=0.1)
+    assert ct_like_metrics["mae_hu_soft_tissue"] == pytest.approx(1.13 * 20, rel=0.1)
+
+
+def test_texture_ratio_is_nan_without_soft_tissue_away_from_edges() -> None:
+    ct_hu, body_mask = _noisy_head(20.0, seed=0)
+    thin = np.zeros_like(body_mask)
+    thin[3:21, 3:21, 6:12] = True  # soft tissue 6 voxels thick: eroding 3 from each side leaves nothing
+    assert math.isnan(translation_metrics(ct_hu, ct_hu, thin)["texture_ratio"])
+    assert translation_metrics(ct_hu, ct_hu, body_mask)["texture_ratio"] == 1.0
