@@ -130,11 +130,6 @@ class TrainConfig(StrictModel):
         description="Autocast precision: fp32, bf16, fp16 (CUDA only, with a grad scaler) or auto "
         "(bf16 on CUDA with bf16 support, fp32 on CPU).",
     )
-    channels_last: bool | Literal["auto"] = Field(
-        "auto",
-        description="Lay 3D convolution weights and batches out channels-last: auto = on the CPU (a training "
-        "step of the translation U-Net 1.45x faster, docs/decisions.md), off on CUDA (not measured there).",
-    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when present, else CPU.")
     checkpoint_every: int = Field(500, ge=1, description="Save a checkpoint every N steps (and at the end).")
     keep_checkpoints: int = Field(3, ge=1, description="Keep the last K checkpoints.")

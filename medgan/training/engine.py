@@ -40,7 +40,6 @@ from medgan.config.schema import ExperimentConfig
 from medgan.errors import TrainingError
 from medgan.methods.base import Batch, GanMethod, InferenceContext, Phase, PhaseContext, StepContext, get_method
 from medgan.precision import autocast, resolve_precision
-from medgan.training.memory_format import lay_out_batch, lay_out_weights, memory_format_for, resolve_channels_last
 from medgan.training.checkpoint import (
     capture_rng_states,
     latest_checkpoint,
@@ -106,8 +105,6 @@ class Trainer:
         self.phases: tuple[Phase, ...] = self.method.phases()
         torch.manual_seed(config.train.seed)  # same initial weights on every rank
         self.networks = {name: module.to(self.device) for name, module in self.method.build_networks().items()}
-        self.memory_format = memory_format_for(resolve_channels_last(config.train.channels_last, self.device))
-        lay_out_weights(self.networks.values(), self.memory_format)
         self.ema_networks = make_ema_copies(self.networks, self.method.ema_networks())
         self.method_state = {
             name: state.to(self.device) if isinstance(state, nn.Module) else state
@@ -316,8 +313,7 @@ class Trainer:
             stream, self.config, start_step=self.step, rank=self.context.rank, world_size=self.context.world_size
         )
         for batch in loader:
-            on_device = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
-            yield lay_out_batch(on_device, self.memory_format)
+            yield {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
 
     def _log_interval(self, accumulator: StatsAccumulator, lrs: dict[str, float], timing: dict[str, float]) -> None:
         scalars = accumulator.reduce()
