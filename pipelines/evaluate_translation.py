@@ -35,14 +35,14 @@ HEADLINE_METRICS = (
     "mae_hu_soft_tissue",
     "mae_hu_air",  # air tissue inside the body (sinuses, airways)
     "mae_hu_outside_body",  # background around the head, outside the body mask
-    "texture_ratio",  # fine texture in soft tissue, pseudo-CT / CT (1 = CT-like, < 1 smoother)
+    "texture_ratio",  # fine texture in soft tissue, pseudo-CT / CT (1 = CT-like, < 1 smoother, > 1 noisier)
 )
 METRIC_NOTES = {
     "mae_hu_air": "MAE over the air tissue inside the body mask (reference CT < -400 HU: sinuses, airways)",
     "mae_hu_outside_body": "MAE over every voxel outside the body mask (the background around the head); "
     "not part of mae_hu; null when the mask covers the whole volume",
     "texture_ratio": "high-pass standard deviation (volume minus a 1-voxel Gaussian blur) in soft tissue eroded by "
-    "3 voxels, pseudo-CT / CT: 1 = CT-like fine texture, < 1 smoother; MAE rewards blur, this shows it",
+    "3 voxels, pseudo-CT / CT: 1 = CT-like fine texture, < 1 smoother, > 1 noisier (MAE alone hides both)",
 }
 MONTAGE_SUBJECTS = 3
 CT_WINDOW_HU = (-1000.0, 1500.0)

@@ -39,7 +39,8 @@ matches the data's texture at once):
 - ``texture_ratio``: the standard deviation of the high-pass residual (volume minus its
   Gaussian blur, sigma 1 voxel) inside the soft tissue eroded by 3 voxels (away from
   tissue edges), pseudo-CT over reference CT. 1 = as much fine texture (noise,
-  small structures) as the CT; a regression's blur scores well below 1. A generator that
+  small structures) as the CT; a blurred prediction scores below 1, and MRI noise carried
+  into the pseudo-CT, or noise a generator draws, scores above 1. A generator that
   draws CT-like noise of standard deviation s, independent of the reference's own noise,
   pays for it with MAE: for Gaussian noise, E|n1 - n2| = 1.13 s against 0.80 s for a
   noise-free prediction. ``NaN`` when the eroded soft tissue is empty.
@@ -65,9 +66,9 @@ HU_RANGE = (-1024.0, 3000.0)
 HU_DATA_RANGE = HU_RANGE[1] - HU_RANGE[0]  # 4024 HU
 SSIM_WINDOW = 7
 AIR_BELOW_HU = -400.0
+BONE_ABOVE_HU = 250.0
 TEXTURE_BLUR_SIGMA = 1.0  # voxels: the high-pass keeps what a 1-voxel Gaussian removes
 TEXTURE_ERODE = 3  # voxels eroded from the soft tissue, so tissue edges do not count as texture
-BONE_ABOVE_HU = 250.0
 
 
 def _masked_psnr(pseudo_ct_hu: np.ndarray, ct_hu: np.ndarray, body_mask: np.ndarray) -> float:
@@ -112,7 +113,7 @@ def _dice(first: np.ndarray, second: np.ndarray) -> float:
 def texture_ratio(pseudo_ct_hu: np.ndarray, ct_hu: np.ndarray, soft_tissue: np.ndarray) -> float:
     """High-pass standard deviation of the pseudo-CT over the CT's, inside eroded soft tissue.
 
-    See the module docstring: 1 means CT-like fine texture, below 1 smoother. NaN when
+    See the module docstring: 1 means CT-like fine texture, below 1 smoother, above 1 noisier. NaN when
     eroding ``soft_tissue`` by :data:`TEXTURE_ERODE` voxels leaves nothing, or the CT has
     no texture there at all.
     """
