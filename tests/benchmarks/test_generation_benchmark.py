@@ -62,3 +62,26 @@ def test_throughput_part_keeps_the_stored_quality_section(tmp_path: Path) -> Non
     bench.main(["--smoke", "--part", "throughput", "--out", str(out)])
     report = json.loads(out.read_text())
     assert report["quality"] == {"kept": True} and "old" not in report["grids"]
+
+
+def test_quality_cells_run_apart_merge_into_one_section(tmp_path: Path) -> None:
+    quality = load_script("generation_quality")
+    out = tmp_path / "generation.json"
+    out.write_text(json.dumps({"grids": {"kept": 1}}))
+    setup = {"smoke": False, "phantom": {"seed": 41}, "overrides": ["a"]}
+
+    def section(name: str, steps: int) -> dict:
+        return {**setup, "classifier": {"steps": steps}, "cells": {name: {"steps": steps}}, "targets": {name: {}}}
+
+    quality.write_section(out, "quality", section("n64_ada_on", 600))
+    quality.write_section(out, "quality", section("n64_ada_off", 600), merge_cells=True)
+    quality.write_section(out, "quality", section("n64_ada_on", 2000), merge_cells=True)  # replaces its namesake
+    stored = json.loads(out.read_text())
+    assert stored["grids"] == {"kept": 1}
+    assert stored["quality"]["cells"] == {"n64_ada_on": {"steps": 2000}, "n64_ada_off": {"steps": 600}}
+    assert set(stored["quality"]["targets"]) == {"n64_ada_on", "n64_ada_off"}
+    other_phantom = {**section("n16_ada_on", 600), "phantom": {"seed": 7}}
+    quality.write_section(out, "quality", other_phantom, merge_cells=True)  # another setup: nothing to merge with
+    assert set(json.loads(out.read_text())["quality"]["cells"]) == {"n16_ada_on"}
+    with pytest.raises(ValueError, match="unknown cells"):
+        quality.measure_quality(smoke=True, cells_wanted=["n5_ada_on"])
