@@ -17,7 +17,8 @@ heads of that class, read back from NIfTI (CT in HU, MRI on generate's 0-1000 sc
 Measured against the held-out heads (preprocessed exactly as cgan3d trains):
 
 * tissue statistics per class (body / bone / soft tissue ml, mean HU in the body), and their
-  standardised difference from the real ones (``medgan.evaluation.generation_quality``);
+  standardised difference from the real ones and their spread ratio (sample sd / real sd: near 0
+  = near-copies) (``medgan.evaluation.generation_quality``);
 * conditioning accuracy: a ``densenet3d`` classifier trained on the MRI channel of the 64 real
   training heads, its accuracy on the held-out heads (the reference) and on the samples'
   MRI (labelled with the class they were asked for); target: samples within 0.1 of the
@@ -72,6 +73,7 @@ from medgan.evaluation.classifier import (  # noqa: E402
 from medgan.evaluation.generation_quality import (  # noqa: E402
     ct_tissue_statistics,
     mean_pairwise_ms_ssim,
+    spread_ratios,
     standardised_differences,
     summarise_statistics,
 )
@@ -292,6 +294,7 @@ def measure_quality(
                         "standardised_difference_vs_real": standardised_differences(
                             statistics, real_by_class[label]["statistics"]
                         ),
+                        "spread_ratio_vs_real": spread_ratios(statistics, real_by_class[label]["statistics"]),
                         "ms_ssim": mean_pairwise_ms_ssim(images),
                         "ms_ssim_real": real_by_class[label]["ms_ssim"],
                     }
@@ -309,6 +312,7 @@ def measure_quality(
                     "conditioning_gap_vs_real": reference_accuracy - conditioning,
                     "per_class": per_class,
                     "health": last_health(run_dir),
+                    "discriminator": load_config(run_dir / "config.yaml", ExperimentConfig).model.discriminator,
                 }
         informative = reference_accuracy >= 0.6
         return {

@@ -71,8 +71,8 @@ def default_generator() -> dict[str, Any]:
 
 
 def default_discriminator() -> dict[str, Any]:
-    """The default critic: 4 spectrally normalised blocks, each halving the volume."""
-    return {"name": "projection3d", "channels": [16, 32, 64, 128]}
+    """The default critic: 4 spectrally normalised blocks, each halving the volume, and a minibatch-std epilogue."""
+    return {"name": "projection3d", "channels": [16, 32, 64, 128], "minibatch_std_group": 4}
 
 
 class CGan3DLosses(StrictModel):

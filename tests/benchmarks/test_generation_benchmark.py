@@ -50,6 +50,7 @@ def test_smoke_run_times_every_path_against_the_eager_baseline(tmp_path: Path) -
             per_class = cell["per_class"][label]
             assert per_class["samples"] == 4 and 0 < per_class["ms_ssim"] <= 1
             assert set(per_class["statistics"]) == {"body_ml", "bone_ml", "soft_tissue_ml", "mean_hu_body"}
+            assert set(per_class["spread_ratio_vs_real"]) == set(per_class["statistics"])
         met = quality["targets"][name]["met"]
         assert met == (classifier["informative"] and cell["conditioning_gap_vs_real"] <= 0.1)
 

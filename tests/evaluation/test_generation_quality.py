@@ -12,6 +12,7 @@ from medgan.evaluation.generation_quality import (
     ct_tissue_statistics,
     mean_pairwise_ms_ssim,
     ms_ssim_scales,
+    spread_ratios,
     standardised_differences,
     summarise_statistics,
 )
@@ -32,6 +33,8 @@ def test_summaries_and_standardised_differences() -> None:
     assert real == {"bone_ml": {"mean": 12.0, "sd": 2.0}}
     generated = summarise_statistics([{"bone_ml": 16.0}, {"bone_ml": 16.0}])
     assert standardised_differences(generated, real) == {"bone_ml": 2.0}
+    assert spread_ratios(generated, real) == {"bone_ml": 0.0}  # copies: no spread at all
+    assert spread_ratios(summarise_statistics([{"bone_ml": 0.0}, {"bone_ml": 8.0}]), real) == {"bone_ml": 2.0}
     assert summarise_statistics([]) == {}
 
 

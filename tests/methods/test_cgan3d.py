@@ -14,6 +14,7 @@ from tiny_data import tiny_method_config
 from medgan.errors import ConfigError
 from medgan.methods.capabilities import capabilities_of
 from medgan.models import build_network, input_requirement
+from medgan.models.conditional import minibatch_std
 from medgan.training.engine import Trainer
 
 
@@ -116,3 +117,21 @@ def test_images_must_be_known_presets(tiny_datalist: Path) -> None:
     config["model"]["images"] = {"ct": "pet"}
     with pytest.raises(ConfigError, match="pet"):
         build(config)
+
+
+def test_minibatch_std_lets_the_critic_see_a_batch_of_copies() -> None:
+    torch.manual_seed(0)
+    spec = {"name": "projection3d", "in_channels": 1, "num_classes": 2, "channels": [4, 8]}
+    plain, with_std = build_network(spec).eval(), build_network({**spec, "minibatch_std_group": 4}).eval()  # eval: no power step
+    volume, others = torch.randn(1, 1, 8, 8, 8), torch.randn(3, 1, 8, 8, 8)
+    labels = torch.zeros(4, dtype=torch.long)
+    diverse, copies = torch.cat([volume, others]), volume.expand(4, -1, -1, -1, -1)
+    # without it a volume's score ignores its batch; with it, the same volume scores otherwise among copies
+    assert torch.allclose(plain(diverse, labels)[0], plain(copies, labels)[0], atol=1e-6)
+    assert not torch.allclose(with_std(diverse, labels)[0], with_std(copies, labels)[0], atol=1e-4)
+    features = torch.randn(6, 3, 2, 2, 2)
+    channel = minibatch_std(features, 4)  # 6 is not a multiple of 4: groups of 3 (members 0, 2, 4 and 1, 3, 5)
+    expected = features.reshape(3, 2, 3, 2, 2, 2).std(dim=0, unbiased=False).mean(dim=(1, 2, 3, 4))
+    assert channel.shape == (6, 1, 2, 2, 2)
+    assert torch.allclose(channel[:, 0, 0, 0, 0], expected.repeat(3), atol=1e-4)
+    assert float(minibatch_std(features[:1], 4).abs().max()) < 1e-3  # a batch of one: no spread
