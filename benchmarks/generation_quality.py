@@ -383,6 +383,9 @@ def write_section(path: Path, key: str, section: dict[str, Any], merge_cells: bo
         content = json.loads(path.read_text()) if path.is_file() else {}
         stored = content.get(key, {})
         same_setup = all(stored.get(field) == section.get(field) for field in ("smoke", "phantom", "overrides"))
+        if merge_cells and not same_setup and stored.get("cells"):
+            print(f"{path}: the stored quality cells {sorted(stored['cells'])} used another phantom or overrides; "
+                  "they are replaced, not merged", file=sys.stderr)  # fmt: skip
         if merge_cells and same_setup:
             section = {
                 **section,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -52,28 +52,32 @@ def summarise_statistics(rows: Sequence[dict[str, float]]) -> dict[str, dict[str
     }
 
 
-def standardised_differences(
-    generated: dict[str, dict[str, float]], real: dict[str, dict[str, float]]
+Summaries = dict[str, dict[str, float]]
+
+
+def _in_real_spreads(
+    generated: Summaries, real: Summaries, amount: Callable[[dict[str, float], dict[str, float]], float]
 ) -> dict[str, float]:
-    """(generated mean - real mean) / real sd per statistic: 0 = same mean, |d| > 1 = off by a real spread."""
+    """``amount(generated[key], real[key]) / real sd`` for every statistic both have (NaN where real sd is 0)."""
     return {
-        key: (generated[key]["mean"] - real[key]["mean"]) / real[key]["sd"] if real[key]["sd"] > 0 else float("nan")
+        key: amount(generated[key], real[key]) / real[key]["sd"] if real[key]["sd"] > 0 else float("nan")
         for key in real
         if key in generated
     }
 
 
-def spread_ratios(generated: dict[str, dict[str, float]], real: dict[str, dict[str, float]]) -> dict[str, float]:
+def standardised_differences(generated: Summaries, real: Summaries) -> dict[str, float]:
+    """(generated mean - real mean) / real sd per statistic: 0 = same mean, |d| > 1 = off by a real spread."""
+    return _in_real_spreads(generated, real, lambda gen, ref: gen["mean"] - ref["mean"])
+
+
+def spread_ratios(generated: Summaries, real: Summaries) -> dict[str, float]:
     """generated sd / real sd per statistic: ~1 = as varied as real scans, near 0 = copies of one scan.
 
     The mean alone hides collapse: a 2,000-step cgan3d run drew heads of the right mean size whose
     volumes varied by 1/13 of the real spread (docs/decisions.md).
     """
-    return {
-        key: generated[key]["sd"] / real[key]["sd"] if real[key]["sd"] > 0 else float("nan")
-        for key in real
-        if key in generated
-    }
+    return _in_real_spreads(generated, real, lambda gen, _: gen["sd"])
 
 
 def ms_ssim_scales(shape: Sequence[int], kernel_size: int) -> int:
